@@ -1,0 +1,252 @@
+"""The command line: one function per command; every outcome maps to the contract's exit codes
+(0 done, 1 failed, 2 usage, 3 no such service, 4 cannot reach the daemon).
+
+Kept cheap to import: the daemon's modules load only for ``up`` and ``config check``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from corral.cli.address import parse_targets
+from corral.control.paths import client_socket
+from corral.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CorralError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from corral.control.client import Client
+
+    return Client(client_socket(args.socket))
+
+
+def _print_json(value: Any) -> None:
+    import msgspec
+
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+
+
+# -- daemon ----------------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from corral.control.paths import STATE_DIR, daemon_socket
+    from corral.daemon.sources import default_sources, project_dir
+
+    cwd = os.getcwd()
+    sources = [os.path.abspath(p) for p in args.config] or default_sources(cwd)
+    project = project_dir(sources, cwd)
+    socket_path = daemon_socket(args.socket, project)
+    state_dir = "/var/log/corral" if os.getpid() == 1 and not args.config else os.path.join(project, STATE_DIR)
+    if args.detach:
+        return _detach(args, sources, socket_path, state_dir)
+    from corral.daemon.loop import serve
+
+    return serve(sources, socket_path, state_dir, args.ready_fd)
+
+
+def _detach(args: argparse.Namespace, sources: list[str], socket_path: str, state_dir: str) -> int:
+    """Start the daemon in its own session; return once its socket accepts (or it failed)."""
+    import select
+    import subprocess
+    import time
+
+    os.makedirs(state_dir, exist_ok=True)
+    log_path = os.path.join(state_dir, "corral.log")
+    read_end, write_end = os.pipe()
+    argv = [sys.executable, "-m", "corral", "up", "--socket", socket_path, "--ready-fd", str(write_end)]
+    for source in sources:
+        argv += ["-c", source]
+    with open(log_path, "ab") as log:
+        start = log.tell()
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(write_end,),
+            start_new_session=True,
+        )
+    os.close(write_end)
+    deadline = time.monotonic() + 30
+    message = b""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(read_end, 64)
+        if not chunk:
+            break
+        message += chunk
+        if b"ready" in message:
+            os.close(read_end)
+            print(f"corral: running in the background (pid {child.pid}), socket {socket_path}")
+            return EXIT_OK
+    os.close(read_end)
+    if child.poll() is None:
+        print(f"corral: the daemon did not become ready; see {log_path}", file=sys.stderr)
+        return EXIT_FAILED
+    with open(log_path, "rb") as log:
+        log.seek(start)
+        sys.stderr.write(log.read().decode("utf-8", "replace"))
+    return EXIT_FAILED
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.request("down")
+    return EXIT_OK
+
+
+# -- services --------------------------------------------------------------------------------
+
+
+def _goal_command(verb: str) -> Command:
+    def run(args: argparse.Namespace) -> int:
+        targets = parse_targets(args.names)
+        with _client(args) as client:
+            client.request(verb, targets=targets, wait=not args.no_wait)
+        return EXIT_OK
+
+    return run
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.request("reload", targets=parse_targets(args.names))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    names = [t["name"] for t in parse_targets(args.names)] if args.names else []
+    with _client(args) as client:
+        rows = client.request("status", names=names)
+    if args.names:
+        wanted = {(t["name"], t.get("instance")) for t in parse_targets(args.names)}
+        rows = [r for r in rows if (r["name"], None) in wanted or (r["name"], r["instance"]) in wanted]
+    if args.json:
+        _print_json(rows)
+    else:
+        from corral.cli.render import status_table
+
+        print(status_table(rows, colour=sys.stdout.isatty()))
+    return EXIT_OK
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.request("wait", names=args.names, timeout=args.timeout)
+    return EXIT_OK
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    target = parse_targets([args.name])[0]
+    request = {"name": target["name"], "instance": target.get("instance"), "lines": args.lines}
+    with _client(args) as client:
+        if not args.follow:
+            for line in client.request("logs", **request):
+                _print_log(line)
+            return EXIT_OK
+        try:
+            for index, message in enumerate(client.stream("logs", follow=True, **request)):
+                if index == 0:
+                    for line in message:
+                        _print_log(line)
+                elif "log" in message:
+                    _print_log(message["log"])
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
+
+
+def _print_log(line: dict[str, Any]) -> None:
+    import time
+
+    stamp = time.strftime("%H:%M:%S", time.localtime(line["time"]))
+    name = line["service"] + (f":{line['instance']}" if line["instance"] else "")
+    tag = "" if line["process"] == "main" else f" [{line['process']}]"
+    print(f"{stamp} {name}{tag} | {line['text']}")
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.config_command != "check":
+        raise AssertionError(args.config_command)
+    from corral.core.config import load
+    from corral.daemon.sources import default_sources, read_sources
+
+    sources = [os.path.abspath(p) for p in args.config] or default_sources(os.getcwd())
+    definitions = load(read_sources(sources))
+    print(f"ok: {len(definitions)} service(s) in {len(sources)} source(s)")
+    return EXIT_OK
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from corral import __version__
+
+    parser = argparse.ArgumentParser(prog="corral", description="a service manager")
+    parser.add_argument("--version", action="version", version=f"corral {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--socket", metavar="PATH", help="control socket (default: $CORRAL_SOCKET, then .corral/control.sock)")
+
+    def add(name: str, func: Command, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    up = add("up", cmd_up, "run the supervisor in the foreground (-d: in the background)")
+    up.add_argument("-c", "--config", action="append", default=[], metavar="PATH", help="config file or directory; repeat for precedence")
+    up.add_argument("-d", "--detach", action="store_true", help="run in the background; return once the socket accepts")
+    up.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    add("down", cmd_down, "stop everything, then the daemon")
+    for verb, text in (("start", "start services and wait until they are ready"), ("stop", "stop services and wait until they are down"), ("restart", "stop then start services; wait until ready")):
+        p = add(verb, _goal_command(verb), text)
+        p.add_argument("names", nargs="+", metavar="NAME", help="NAME, NAME:INSTANCE or NAME KEY=VALUE...")
+        p.add_argument("--no-wait", action="store_true", help="return once the goal is set")
+    p = add("reload", cmd_reload, "send services their reload signal")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p = add("status", cmd_status, "show services and instances")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--json", action="store_true", help="a JSON list of objects")
+    p = add("wait", cmd_wait, "wait until services are ready")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--timeout", type=float, metavar="S")
+    p = add("logs", cmd_logs, "show a service's output")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-n", "--lines", type=int, default=10, metavar="N")
+    p = add("config", cmd_config, "check the configuration")
+    config_sub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    check = config_sub.add_parser("check", help="exit 1 with errors, 0 when clean")
+    check.add_argument("-c", "--config", action="append", default=[], metavar="PATH")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args))
+    except CorralError as exc:
+        print(f"corral: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

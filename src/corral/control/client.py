@@ -1,0 +1,90 @@
+"""A small synchronous client for the CLI and for Python users; cheap to import.
+
+    with Client(path) as client:
+        rows = client.request("status")
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from corral.errors import (
+    EXIT_NO_SUCH_SERVICE,
+    EXIT_USAGE,
+    CorralError,
+    DaemonUnreachable,
+    NoSuchService,
+    OperationFailed,
+    UsageError,
+)
+
+_ERRORS: dict[int, type[CorralError]] = {EXIT_USAGE: UsageError, EXIT_NO_SUCH_SERVICE: NoSuchService}
+
+
+class Client:
+    """One connection to the daemon; requests are answered in order."""
+
+    def __init__(self, path: str, connect_timeout: float = 5.0) -> None:
+        self.path = path
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(connect_timeout)
+        try:
+            self._sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            self._sock.close()
+            raise DaemonUnreachable(
+                f"cannot reach corral at {path} ({exc.strerror}); is `corral up` running here?"
+            ) from None
+        except OSError as exc:
+            self._sock.close()
+            raise DaemonUnreachable(f"cannot reach corral at {path}: {exc}") from None
+        self._sock.settimeout(None)
+        self._file = self._sock.makefile("rb")
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+        self._sock.close()
+
+    def send(self, cmd: str, **args: Any) -> None:
+        self._sock.sendall(msgspec.json.encode({"cmd": cmd, **args}) + b"\n")
+
+    def receive(self) -> Any:
+        line = self._file.readline()
+        if not line:
+            raise DaemonUnreachable("corral closed the connection before answering")
+        return msgspec.json.decode(line)
+
+    def request(self, cmd: str, **args: Any) -> Any:
+        """Send one request and return its result, raising the error it maps to."""
+        self.send(cmd, **args)
+        return unwrap(self.receive())
+
+    def stream(self, cmd: str, **args: Any) -> Iterator[Any]:
+        """Send a streaming request: yields the first result, then each further message."""
+        self.send(cmd, **args)
+        yield unwrap(self.receive())
+        while True:
+            line = self._file.readline()
+            if not line:
+                return
+            yield msgspec.json.decode(line)
+
+
+def unwrap(reply: Any) -> Any:
+    if not isinstance(reply, dict) or "ok" not in reply:
+        raise OperationFailed(f"unexpected reply from corral: {reply!r}")
+    if reply["ok"]:
+        return reply.get("result")
+    err = reply.get("error") or {}
+    code = err.get("code", 1)
+    raise _ERRORS.get(code, OperationFailed)(err.get("message", "failed"))

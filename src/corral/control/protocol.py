@@ -1,0 +1,143 @@
+"""The control protocol: newline-delimited JSON, one request and one reply per line.
+
+Pure: validation and encoding only (cf. dinit's control-cmds.h). docs/protocol.md documents
+it for clients in any language. Every request is an object with a ``cmd``; a reply is
+``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {"code": N, "message": "..."}}``
+where ``code`` is the CLI exit code the failure maps to (1 failed, 2 usage, 3 no such
+service). Streaming commands (``logs`` with ``follow``) send further lines after the reply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+MAX_LINE = 1024 * 1024
+
+#: Each command with the argument keys it accepts.
+COMMANDS: dict[str, frozenset[str]] = {
+    "ping": frozenset(),
+    "status": frozenset({"names"}),
+    "start": frozenset({"targets", "wait"}),
+    "stop": frozenset({"targets", "wait"}),
+    "restart": frozenset({"targets", "wait"}),
+    "reload": frozenset({"targets"}),
+    "wait": frozenset({"names", "timeout"}),
+    "logs": frozenset({"name", "instance", "lines", "follow"}),
+    "down": frozenset(),
+}
+
+
+class ProtocolError(Exception):
+    """A request that is not well formed; answered with code 2 and the connection kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    cmd: str
+    args: dict[str, Any]
+
+
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: object) -> bytes:
+    """One message as one line."""
+    return _encoder.encode(message) + b"\n"
+
+
+def ok(result: object = None) -> dict[str, object]:
+    return {"ok": True, "result": result}
+
+
+def error(code: int, message: str) -> dict[str, object]:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def decode_request(line: bytes) -> Request:
+    """Parse and check one request line; raise ProtocolError saying what is wrong."""
+    try:
+        data = _decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("a request is a JSON object with a 'cmd' key")
+    cmd = data.pop("cmd", None)
+    if not isinstance(cmd, str):
+        raise ProtocolError("a request needs 'cmd', a string")
+    if cmd not in COMMANDS:
+        raise ProtocolError(f"unknown command {cmd!r}; known: {', '.join(sorted(COMMANDS))}")
+    data.pop("id", None)
+    unknown = set(data) - COMMANDS[cmd]
+    if unknown:
+        raise ProtocolError(f"{cmd}: unknown argument(s) {', '.join(sorted(unknown))}")
+    for key, value in data.items():
+        _CHECKS[key](cmd, value)
+    return Request(cmd, data)
+
+
+def _check_targets(cmd: str, value: object) -> None:
+    if not isinstance(value, list) or not value:
+        raise ProtocolError(f"{cmd}: 'targets' must be a non-empty list")
+    for target in value:
+        if not isinstance(target, dict) or not isinstance(target.get("name"), str):
+            raise ProtocolError(f"{cmd}: each target is an object with a 'name' string")
+        if set(target) - {"name", "instance", "env"}:
+            raise ProtocolError(f"{cmd}: a target has only name, instance and env")
+        instance = target.get("instance")
+        if instance is not None and not isinstance(instance, str):
+            raise ProtocolError(f"{cmd}: a target's 'instance' is a string or null")
+        env = target.get("env", {})
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            raise ProtocolError(f"{cmd}: a target's 'env' maps strings to strings")
+
+
+def _check_names(cmd: str, value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        raise ProtocolError(f"{cmd}: 'names' must be a list of strings")
+
+
+def _check_bool(key: str) -> Any:
+    def check(cmd: str, value: object) -> None:
+        if not isinstance(value, bool):
+            raise ProtocolError(f"{cmd}: '{key}' must be true or false")
+
+    return check
+
+
+def _check_string(key: str, nullable: bool = False) -> Any:
+    def check(cmd: str, value: object) -> None:
+        if not (isinstance(value, str) or (nullable and value is None)):
+            raise ProtocolError(f"{cmd}: '{key}' must be a string")
+
+    return check
+
+
+def _check_number(cmd: str, value: object) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+    ):
+        raise ProtocolError(f"{cmd}: 'timeout' must be a number of seconds >= 0, or null")
+
+
+def _check_lines(cmd: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ProtocolError(f"{cmd}: 'lines' must be an integer >= 0, or null")
+
+
+_CHECKS = {
+    "targets": _check_targets,
+    "names": _check_names,
+    "wait": _check_bool("wait"),
+    "follow": _check_bool("follow"),
+    "timeout": _check_number,
+    "lines": _check_lines,
+    "name": _check_string("name"),
+    "instance": _check_string("instance", nullable=True),
+}

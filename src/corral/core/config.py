@@ -1,0 +1,493 @@
+"""Service definitions from TOML text: validation with errors that say where and what.
+
+Pure: the daemon and the CLI read the files and pass ``(path, text)`` here. Every problem in a
+source is collected (not just the first), each naming the file, the service, the key, the line
+where it can be found and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal as _signal
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.core.machine import Policy
+from corral.core.restart import RestartPolicy
+from corral.core.states import ProcessKind, RestartMode, ServiceType
+from corral.errors import ConfigError, ConfigProblem
+
+#: Keys of DESIGN.md that this version does not implement yet: refused, never ignored.
+NOT_YET = frozenset(
+    {
+        "requires", "wants", "after", "provides", "ready", "ready_fd", "pid_file", "sockets",
+        "start_on", "stop_on", "while", "instance", "actions", "override",
+    }
+)  # fmt: skip
+
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A user command: ``argv`` exec'd directly, or ``script`` run by ``/bin/sh``."""
+
+    argv: tuple[str, ...] = ()
+    script: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Where a service's output goes besides the memory ring."""
+
+    file: str | None = ""  # "" = the default path under the state directory; None = no file
+    max_size: int = 10 * 1024 * 1024
+    keep: int = 5
+    lines: int = 1000  # lines kept in memory for ``corral logs``
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """One parsed ``[service.NAME]`` table. Frozen: running instances keep theirs."""
+
+    name: str
+    source: str
+    main: Command | None = None  # None: a job without a process (a state)
+    shell_script: bool = False  # main came from ``script`` (run by sh -e -c)
+    type: ServiceType = ServiceType.SIMPLE
+    description: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    env_file: tuple[str, ...] = ()
+    cwd: str | None = None
+    user: str | int | None = None
+    group: str | int | None = None
+    umask: int | None = None
+    restart: RestartPolicy = RestartPolicy()
+    stop_signal: int = int(_signal.SIGTERM)
+    stop_timeout: float = 10.0
+    reload_signal: int = int(_signal.SIGHUP)
+    timeout_start: float = 90.0
+    hooks: Mapping[ProcessKind, Command] = field(default_factory=dict)
+    autostart: bool = True
+    log: LogConfig = LogConfig()
+
+    @property
+    def policy(self) -> Policy:
+        """What the state machine needs of this definition."""
+        return Policy(
+            has_main=self.main is not None,
+            type=self.type,
+            hooks=frozenset(self.hooks),
+            restart=self.restart,
+            stop_signal=self.stop_signal,
+            stop_timeout=self.stop_timeout,
+            timeout_start=self.timeout_start,
+        )
+
+    def command(self, kind: ProcessKind) -> Command | None:
+        return self.main if kind is ProcessKind.MAIN else self.hooks.get(kind)
+
+
+class _Bad(Exception):
+    """A value is wrong; the message says what was expected."""
+
+
+# -- value parsers: each takes the raw TOML value and returns the typed one ----------------
+
+
+def _type_name(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    names |= {list: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"expected a string, got {_type_name(value)}")
+    return value
+
+
+def _nonempty_string(value: object) -> str:
+    text = _string(value)
+    if not text.strip():
+        raise _Bad("expected a non-empty string")
+    return text
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Bad(f"expected true or false, got {_type_name(value)}")
+    return value
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|min|h)?\s*$")
+_UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def _duration(value: object) -> float:
+    """Seconds, as a number or a string such as ``"500ms"``, ``"30s"``, ``"2m"``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _Bad(f'expected seconds (a number, or a string like "30s"), got {_type_name(value)}')
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise _Bad(f'expected seconds (a number, or a string like "30s"), got "{value}"')
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        seconds = float(value)
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise _Bad(f"expected a finite number of seconds >= 0, got {value}")
+    return seconds
+
+
+def _signal_number(value: object) -> int:
+    """A signal as a name (``"INT"``, ``"SIGINT"``) or a number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return int(_signal.Signals(value))
+        except ValueError:
+            raise _Bad(f"{value} is not a signal number") from None
+    text = _string(value).upper()
+    name = text if text.startswith("SIG") else "SIG" + text
+    try:
+        return int(_signal.Signals[name])
+    except KeyError:
+        raise _Bad(f'expected a signal name such as "TERM" or "INT", got "{value}"') from None
+
+
+def _argv(value: object) -> tuple[str, ...]:
+    """An argv: a list of strings, or a string split like a shell would (no shell runs)."""
+    if isinstance(value, str):
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            raise _Bad(f"cannot split the command line: {exc}") from None
+    elif isinstance(value, list) and all(isinstance(w, str) for w in value):
+        words = list(value)
+    else:
+        raise _Bad(f"expected a command as a string or a list of strings, got {_type_name(value)}")
+    if not words or not words[0]:
+        raise _Bad("expected a command, got an empty one")
+    return tuple(words)
+
+
+def _hook(value: object) -> Command:
+    """A hook or action: a string runs under ``/bin/sh -c``, a list is exec'd directly."""
+    if isinstance(value, str):
+        return Command(script=_nonempty_string(value))
+    return Command(argv=_argv(value))
+
+
+def _env(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _Bad(f"expected a table of NAME = value, got {_type_name(value)}")
+    env: dict[str, str] = {}
+    for name, raw in value.items():
+        if not ENV_NAME.match(name):
+            raise _Bad(f'"{name}" is not a valid environment variable name')
+        if isinstance(raw, bool):
+            env[name] = "true" if raw else "false"
+        elif isinstance(raw, int | float | str):
+            env[name] = str(raw)
+        else:
+            raise _Bad(f"{name}: expected a string or a number, got {_type_name(raw)}")
+    return env
+
+
+def _paths(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (_nonempty_string(value),)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise _Bad(f"expected a path or a list of paths, got {_type_name(value)}")
+
+
+def _user_or_group(value: object) -> str | int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise _Bad(f"expected a name or a numeric id >= 0, got {value}")
+        return value
+    return _nonempty_string(value)
+
+
+def _umask(value: object) -> int:
+    """An octal mask: ``"022"`` or ``"0o022"``; an integer is read as written in octal digits."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str):
+        text = value.removeprefix("0o")
+    if text is None or not re.fullmatch(r"[0-7]{1,4}", text):
+        raise _Bad(f'expected an octal mask such as "022", got {value!r}')
+    mask = int(text, 8)
+    if mask > 0o777:
+        raise _Bad(f"expected an octal mask up to 0777, got {value!r}")
+    return mask
+
+
+def _choice(enum: type[ServiceType] | type[RestartMode]) -> Callable[[object], Any]:
+    def parse(value: object) -> Any:
+        text = _string(value)
+        try:
+            return enum(text)
+        except ValueError:
+            allowed = " | ".join(f'"{m.value}"' for m in enum)
+            raise _Bad(f'expected one of {allowed}, got "{text}"') from None
+
+    return parse
+
+
+def _restart_limit(value: object) -> tuple[int, float]:
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], int)
+        and not isinstance(value[0], bool)
+        and value[0] >= 1
+    ):
+        return value[0], _duration(value[1])
+    raise _Bad("expected [BURST, SECONDS]: at most BURST restarts within SECONDS, e.g. [5, 10]")
+
+
+def _normal_exit(value: object) -> tuple[frozenset[int], frozenset[int]]:
+    """Exit statuses (0-255) and signal names that count as a normal end."""
+    items = value if isinstance(value, list) else [value]
+    statuses: set[int] = set()
+    signals: set[int] = set()
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not 0 <= item <= 255:
+                raise _Bad(f"exit statuses are 0 to 255, got {item}")
+            statuses.add(item)
+        elif isinstance(item, str):
+            signals.add(_signal_number(item))
+        else:
+            raise _Bad('expected exit statuses and signal names, e.g. [0, 2, "TERM"]')
+    return frozenset(statuses), frozenset(signals)
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)i?[bB]?\s*$")
+
+
+def _size(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and (match := _SIZE.match(value)):
+        scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match.group(2).lower()]
+        if int(match.group(1)) > 0:
+            return int(match.group(1)) * scale
+    raise _Bad(f'expected a size in bytes such as 10485760 or "10M", got {value!r}')
+
+
+def _log(value: object) -> LogConfig:
+    """``log = false`` (memory only), ``log = "path"``, or a table of file/max_size/keep/lines."""
+    if value is False:
+        return LogConfig(file=None)
+    if isinstance(value, str):
+        return LogConfig(file=_nonempty_string(value))
+    if not isinstance(value, dict):
+        raise _Bad(f"expected false, a path, or a table, got {_type_name(value)}")
+    unknown = set(value) - {"file", "max_size", "keep", "lines"}
+    if unknown:
+        raise _Bad(f"unknown log key(s) {sorted(unknown)}: expected file, max_size, keep, lines")
+    config = LogConfig()
+    file = value.get("file", "")
+    if file is not False and not isinstance(file, str):
+        raise _Bad("log.file: expected a path or false")
+    keep, lines = value.get("keep", config.keep), value.get("lines", config.lines)
+    for name, number in (("keep", keep), ("lines", lines)):
+        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+            raise _Bad(f"log.{name}: expected an integer >= 0")
+    return LogConfig(
+        file=None if file is False else file,
+        max_size=_size(value.get("max_size", config.max_size)),
+        keep=keep,
+        lines=lines,
+    )
+
+
+_PARSERS: dict[str, Callable[[object], Any]] = {
+    "description": _string,
+    "exec": _argv,
+    "script": _nonempty_string,
+    "type": _choice(ServiceType),
+    "env": _env,
+    "env_file": _paths,
+    "cwd": _nonempty_string,
+    "user": _user_or_group,
+    "group": _user_or_group,
+    "umask": _umask,
+    "restart": _choice(RestartMode),
+    "restart_delay": _duration,
+    "restart_limit": _restart_limit,
+    "normal_exit": _normal_exit,
+    "stop_signal": _signal_number,
+    "stop_timeout": _duration,
+    "reload_signal": _signal_number,
+    "timeout_start": _duration,
+    "pre_start": _hook,
+    "post_start": _hook,
+    "pre_stop": _hook,
+    "post_stop": _hook,
+    "autostart": _boolean,
+    "log": _log,
+}
+
+#: Service types whose readiness protocols this version implements.
+IMPLEMENTED_TYPES = frozenset({ServiceType.SIMPLE, ServiceType.ONESHOT})
+
+
+# -- locating keys in the text, for line numbers ---------------------------------------------
+
+
+def locate(text: str, service: str | None, key: str | None = None) -> int | None:
+    """The line of ``[service.NAME]`` (or of ``key`` inside it), found by reading the text.
+
+    tomllib keeps no positions, so this scans the source; it finds the usual layouts
+    (a table header, or dotted keys) and returns None where it cannot tell.
+    """
+    lines = text.splitlines()
+    name = re.escape(service) if service else None
+    header = re.compile(rf"^\s*\[\s*service\s*\.\s*(\"{name}\"|'{name}'|{name})\s*\]") if name else None
+    any_header = re.compile(r"^\s*\[")
+    start = None
+    for number, line in enumerate(lines, 1):
+        if header is not None and header.match(line):
+            start = number
+            break
+    if start is None:
+        if name and key:
+            dotted = re.compile(rf"^\s*service\s*\.\s*{name}\s*\.\s*{re.escape(key)}\s*=")
+            for number, line in enumerate(lines, 1):
+                if dotted.match(line):
+                    return number
+        return None
+    if key is None:
+        return start
+    key_line = re.compile(rf"^\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*(=|\.)")
+    for number in range(start + 1, len(lines) + 1):
+        line = lines[number - 1]
+        if any_header.match(line):
+            break
+        if key_line.match(line):
+            return number
+    return start
+
+
+# -- the loader ------------------------------------------------------------------------------
+
+
+def parse_source(path: str, text: str) -> tuple[dict[str, Definition], list[ConfigProblem]]:
+    """Parse one TOML file into definitions, collecting every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        return {}, [
+            ConfigProblem(path, f"invalid TOML: {exc}", line=int(line.group(1)) if line else None)
+        ]
+    problems: list[ConfigProblem] = []
+    for top in data:
+        if top != "service":
+            problems.append(
+                ConfigProblem(path, f'unknown table "{top}": expected [service.NAME] tables', line=None)
+            )
+    services = data.get("service", {})
+    if not isinstance(services, dict):
+        problems.append(ConfigProblem(path, "service must be a table of [service.NAME] tables"))
+        return {}, problems
+    definitions: dict[str, Definition] = {}
+    for name, table in services.items():
+        definition = _parse_service(path, text, name, table, problems)
+        if definition is not None:
+            definitions[name] = definition
+    return definitions, problems
+
+
+def _parse_service(
+    path: str, text: str, name: str, table: object, problems: list[ConfigProblem]
+) -> Definition | None:
+    def problem(message: str, key: str | None = None) -> None:
+        problems.append(ConfigProblem(path, message, name, key, locate(text, name, key)))
+
+    if not SERVICE_NAME.match(name):
+        problem("a service name uses letters, digits and _ . @ - and does not start with . @ -")
+        return None
+    if not isinstance(table, dict):
+        problem(f"expected a table [service.{name}], got {_type_name(table)}")
+        return None
+    values: dict[str, Any] = {}
+    for key, raw in table.items():
+        if key in NOT_YET:
+            problem(f'"{key}" is part of the design but not implemented in this version yet', key)
+        elif key not in _PARSERS:
+            problem(f'unknown key "{key}"; known keys: {", ".join(sorted(_PARSERS))}', key)
+        else:
+            try:
+                values[key] = _PARSERS[key](raw)
+            except _Bad as exc:
+                problem(str(exc), key)
+    count_before = len(problems)
+    if "exec" in table and "script" in table:
+        problem("give either exec or script, not both", "script")
+    service_type = values.get("type", ServiceType.SIMPLE)
+    if service_type not in IMPLEMENTED_TYPES:
+        problem(f'type "{service_type}" is not implemented in this version yet', "type")
+    has_main = "exec" in values or "script" in values
+    if not has_main and "exec" not in table and "script" not in table:
+        problem("expected exec or script (jobs without a process come in a later version)")
+    if len(problems) > count_before or any(p.service == name for p in problems):
+        return None
+    main = Command(argv=values["exec"]) if "exec" in values else Command(script=values["script"])
+    restart = RestartPolicy()
+    burst, interval = values.get("restart_limit", (restart.burst, restart.interval))
+    statuses, signals = values.get(
+        "normal_exit", (restart.normal_statuses, restart.normal_signals)
+    )
+    restart = RestartPolicy(
+        mode=values.get("restart", restart.mode),
+        delay=values.get("restart_delay", restart.delay),
+        burst=burst,
+        interval=interval,
+        normal_statuses=statuses,
+        normal_signals=signals,
+    )
+    hooks = {
+        kind: values[str(kind).replace("-", "_")]
+        for kind in ProcessKind
+        if kind is not ProcessKind.MAIN and str(kind).replace("-", "_") in values
+    }
+    plain = {
+        k: values[k]
+        for k in (
+            "description", "env", "env_file", "cwd", "user", "group", "umask", "stop_signal",
+            "stop_timeout", "reload_signal", "timeout_start", "autostart", "log",
+        )
+        if k in values
+    }  # fmt: skip
+    return Definition(
+        name=name,
+        source=path,
+        main=main,
+        shell_script="script" in values,
+        type=service_type,
+        restart=restart,
+        hooks=hooks,
+        **plain,
+    )
+
+
+def load(sources: Iterable[tuple[str, str]]) -> dict[str, Definition]:
+    """Load ``(path, text)`` sources in increasing precedence; raise ConfigError with every
+    problem of every source, so that nothing half-loaded is ever used."""
+    definitions: dict[str, Definition] = {}
+    problems: list[ConfigProblem] = []
+    for path, text in sources:
+        found, source_problems = parse_source(path, text)
+        problems.extend(source_problems)
+        definitions.update(found)  # a later source replaces a service of the same name
+    if problems:
+        raise ConfigError(problems)
+    return definitions

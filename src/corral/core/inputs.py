@@ -1,0 +1,67 @@
+"""What can happen to an instance: the inputs of the state machine.
+
+The daemon turns OS happenings (a child exited, a readiness message arrived, a timer fired)
+and commands into these values and hands them to :func:`corral.core.machine.step`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from corral.core.states import Goal, ProcessKind, TimerKind
+
+
+@dataclass(frozen=True, slots=True)
+class SetGoal:
+    """A command changed the goal (``start`` / ``stop``)."""
+
+    goal: Goal
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """An atomic stop-then-start; the goal stays ``start``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    """A process the machine asked for was forked and exec'd."""
+
+    process: ProcessKind
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnFailed:
+    """A process could not be started at all (missing binary, unknown user...)."""
+
+    process: ProcessKind
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    """A process of the instance ended; exactly one of ``status`` / ``signal`` is set."""
+
+    process: ProcessKind
+    status: int | None = None
+    signal: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The main process reported readiness (notify, ready_fd, pid file, probe)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """The instance's armed timer expired."""
+
+    timer: TimerKind
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Every job the held lifecycle event (``starting``/``stopping``) touched has settled."""
+
+
+Input = SetGoal | Restart | Spawned | SpawnFailed | Exited | Ready | TimerFired | Released

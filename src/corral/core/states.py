@@ -1,0 +1,83 @@
+"""Goals, states and process kinds, named exactly as DESIGN.md names them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Goal(StrEnum):
+    """What the instance is asked to be; the only thing a command changes."""
+
+    START = "start"
+    STOP = "stop"
+
+
+class State(StrEnum):
+    """Where an instance is in Upstart's state machine."""
+
+    WAITING = "waiting"
+    STARTING = "starting"
+    PRE_START = "pre-start"
+    SPAWNED = "spawned"
+    POST_START = "post-start"
+    RUNNING = "running"
+    PRE_STOP = "pre-stop"
+    STOPPING = "stopping"
+    KILLED = "killed"
+    POST_STOP = "post-stop"
+    FAILED = "failed"
+
+
+#: States an instance stays in until told otherwise; every other state ends on its own.
+REST_STATES = frozenset({State.WAITING, State.RUNNING, State.FAILED})
+
+#: The start walk, in order: a stop in one of these turns the instance around.
+START_PATH = (State.STARTING, State.PRE_START, State.SPAWNED, State.POST_START)
+
+#: The stop walk, in order.
+STOP_PATH = (State.PRE_STOP, State.STOPPING, State.KILLED, State.POST_STOP)
+
+
+class ProcessKind(StrEnum):
+    """Which of an instance's processes; the value is what the ``PROCESS`` variable says."""
+
+    MAIN = "main"
+    PRE_START = "pre-start"
+    POST_START = "post-start"
+    PRE_STOP = "pre-stop"
+    POST_STOP = "post-stop"
+
+
+#: The hooks, each with the state it runs in.
+HOOK_STATE = {
+    ProcessKind.PRE_START: State.PRE_START,
+    ProcessKind.POST_START: State.POST_START,
+    ProcessKind.PRE_STOP: State.PRE_STOP,
+    ProcessKind.POST_STOP: State.POST_STOP,
+}
+
+
+class ServiceType(StrEnum):
+    """How an instance tells it is ready."""
+
+    SIMPLE = "simple"
+    NOTIFY = "notify"
+    FORKING = "forking"
+    ONESHOT = "oneshot"
+
+
+class RestartMode(StrEnum):
+    """When a main process that ended is started again."""
+
+    NO = "no"
+    ON_FAILURE = "on-failure"
+    ALWAYS = "always"
+
+
+class TimerKind(StrEnum):
+    """The one deadline an instance may have armed at a time, by what it guards."""
+
+    HOOK = "hook"  # a hook must finish within its timeout
+    START = "start"  # the main process must be ready within timeout_start
+    KILL = "kill"  # a signalled process must be gone within stop_timeout, else SIGKILL
+    RESPAWN = "respawn"  # the restart delay before a respawn

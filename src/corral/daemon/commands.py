@@ -1,0 +1,144 @@
+"""What each control request does: the bridge from protocol requests to the supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from corral.control.protocol import Request
+from corral.control.server import Connection
+from corral.core.states import Goal, State
+from corral.daemon.logs import LogLine
+from corral.daemon.supervisor import Runtime, Supervisor, Target, settled, stopped
+from corral.errors import OperationFailed, UsageError
+
+
+class Commands:
+    """One method per protocol command; ``down`` asks ``on_down`` to end the daemon."""
+
+    def __init__(self, supervisor: Supervisor, on_down: Callable[[], asyncio.Future[None]]) -> None:
+        self.supervisor = supervisor
+        self._on_down = on_down
+
+    async def __call__(self, request: Request, connection: Connection) -> Any:
+        method = getattr(self, "cmd_" + request.cmd)
+        return await method(connection=connection, **request.args)
+
+    async def cmd_ping(self, connection: Connection) -> Any:
+        return {"pong": True}
+
+    async def cmd_status(self, connection: Connection, names: list[str] | None = None) -> Any:
+        return self.supervisor.status(names or ())
+
+    async def cmd_start(self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True) -> Any:
+        if self.supervisor.shutting_down:
+            raise OperationFailed("corral is shutting down")
+        runtimes = self.supervisor.set_goal(_targets(targets), Goal.START)
+        return await self._outcome(runtimes, wait, "start")
+
+    async def cmd_stop(self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True) -> Any:
+        runtimes = self.supervisor.set_goal(_targets(targets), Goal.STOP)
+        if wait:
+            await asyncio.gather(*(self.supervisor.until(rt, stopped) for rt in runtimes))
+        return [_brief(rt) for rt in runtimes]
+
+    async def cmd_restart(self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True) -> Any:
+        if self.supervisor.shutting_down:
+            raise OperationFailed("corral is shutting down")
+        runtimes = self.supervisor.restart(_targets(targets))
+        return await self._outcome(runtimes, wait, "restart")
+
+    async def cmd_reload(self, connection: Connection, targets: list[dict[str, Any]]) -> Any:
+        idle = self.supervisor.reload(_targets(targets))
+        if idle:
+            raise OperationFailed(f"not running, nothing to reload: {', '.join(idle)}")
+        return None
+
+    async def cmd_wait(
+        self, connection: Connection, names: list[str] | None = None, timeout: float | None = None
+    ) -> Any:
+        sup = self.supervisor
+        if names:
+            runtimes = [rt for name in names for rt in sup.job(name).instances.values()]
+        else:
+            runtimes = [
+                rt for job in sup.jobs.values() for rt in job.instances.values()
+                if rt.inst.goal is Goal.START
+            ]  # fmt: skip
+        futures = [sup.until(rt, _ready) for rt in runtimes]
+        try:
+            outcomes = await asyncio.wait_for(asyncio.gather(*futures), timeout)
+        except TimeoutError:
+            waiting = [_label(rt) for rt, f in zip(runtimes, futures, strict=True) if not f.done()]
+            raise OperationFailed(f"timed out waiting for: {', '.join(waiting)}") from None
+        failed = [_label(rt) for rt, ok in zip(runtimes, outcomes, strict=True) if not ok]
+        if failed:
+            raise OperationFailed(f"not running: {', '.join(failed)}")
+        return [_brief(rt) for rt in runtimes]
+
+    async def cmd_logs(
+        self,
+        connection: Connection,
+        name: str,
+        instance: str | None = None,
+        lines: int | None = 10,
+        follow: bool = False,
+    ) -> Any:
+        log = self.supervisor.log_of(name)
+        backlog = [ln.as_dict() for ln in log.tail(lines, instance)]
+        if not follow:
+            return backlog
+        connection.send({"ok": True, "result": backlog, "stream": True})
+
+        def follower(line: LogLine) -> None:
+            if instance is None or line.instance == instance:
+                connection.send({"log": line.as_dict()})
+
+        log.followers.add(follower)
+        try:
+            await connection.until_peer_closes()
+        finally:
+            log.followers.discard(follower)
+        return None
+
+    async def cmd_down(self, connection: Connection) -> Any:
+        await self._on_down()
+        return None
+
+    async def _outcome(self, runtimes: list[Runtime], wait: bool, verb: str) -> Any:
+        if not wait:
+            return [_brief(rt) for rt in runtimes]
+        outcomes = await asyncio.gather(*(self.supervisor.until(rt, settled) for rt in runtimes))
+        failed = [rt for rt, ok in zip(runtimes, outcomes, strict=True) if not ok]
+        if failed:
+            reasons = "; ".join(
+                f"{_label(rt)}: {rt.inst.error or rt.inst.state}" for rt in failed
+            )
+            raise OperationFailed(f"{verb} failed: {reasons}")
+        return [_brief(rt) for rt in runtimes]
+
+
+def _ready(inst: Any) -> bool | None:
+    if inst.state is State.RUNNING and inst.ready and not inst.restarting:
+        return True
+    if inst.goal is Goal.STOP and inst.state in (State.WAITING, State.FAILED):
+        return False
+    return None
+
+
+def _targets(raw: list[dict[str, Any]]) -> list[Target]:
+    targets = []
+    for item in raw:
+        if not item["name"]:
+            raise UsageError("a service name cannot be empty")
+        targets.append(Target(item["name"], item.get("instance"), item.get("env") or {}))
+    return targets
+
+
+def _label(rt: Runtime) -> str:
+    return f"{rt.inst.job}:{rt.inst.key}" if rt.inst.key else rt.inst.job
+
+
+def _brief(rt: Runtime) -> dict[str, Any]:
+    return {"name": rt.inst.job, "instance": rt.inst.key, "state": str(rt.inst.state), "pid": rt.main_pid}

@@ -1,0 +1,226 @@
+"""Output capture: pipes read without blocking, per-service files with rotation, a memory
+ring for ``corral logs``, and a fan-out to followers that never waits on a slow reader.
+
+Each process writes into a pipe whose read end the loop watches. A read takes what is there
+(at most READ_SIZE) and splits it into lines; a line longer than MAX_LINE is cut into pieces,
+so a service that prints without newlines cannot grow a buffer without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from corral.core.config import LogConfig
+
+READ_SIZE = 65536
+MAX_LINE = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line of output, as kept in the ring and sent to followers."""
+
+    time: float
+    service: str
+    instance: str
+    process: str
+    text: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "time": self.time,
+            "service": self.service,
+            "instance": self.instance,
+            "process": self.process,
+            "text": self.text,
+        }
+
+
+Follower = Callable[[LogLine], None]
+
+
+class RotatingFile:
+    """An append-only file that rotates to NAME.1 .. NAME.keep once it passes max_size."""
+
+    def __init__(self, path: str, max_size: int, keep: int) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.keep = keep
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._size = os.fstat(self._fd).st_size
+
+    def write(self, data: bytes) -> None:
+        if self._size and self._size + len(data) > self.max_size:
+            self._rotate()
+        try:
+            os.write(self._fd, data)
+            self._size += len(data)
+        except OSError:
+            pass  # a full disk must not take the daemon down; the ring still has the line
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        if self.keep > 0:
+            for index in range(self.keep - 1, 0, -1):
+                older = f"{self.path}.{index}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self.path}.{index + 1}")
+            os.replace(self.path, f"{self.path}.1")
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        else:
+            flags = os.O_WRONLY | os.O_TRUNC | os.O_CREAT | os.O_CLOEXEC
+        self._fd = os.open(self.path, flags, 0o640)
+        self._size = 0
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class ServiceLog:
+    """Everything one service printed: the ring, the file, and who follows it."""
+
+    def __init__(self, name: str, config: LogConfig, log_dir: str) -> None:
+        self.name = name
+        self.ring: deque[LogLine] = deque(maxlen=max(config.lines, 1))
+        self.followers: set[Follower] = set()
+        self.file: RotatingFile | None = None
+        if config.file is not None:
+            path = config.file or os.path.join(log_dir, f"{name}.log")
+            self.file = RotatingFile(path, config.max_size, config.keep)
+
+    def add(self, lines: list[LogLine]) -> None:
+        self.ring.extend(lines)
+        if self.file is not None:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(lines[0].time))
+            self.file.write(
+                "".join(f"{stamp} {_tag(line)}{line.text}\n" for line in lines).encode(
+                    "utf-8", "replace"
+                )
+            )
+        for follower in list(self.followers):
+            for line in lines:
+                follower(line)
+
+    def tail(self, count: int | None, instance: str | None = None) -> list[LogLine]:
+        lines = [ln for ln in self.ring if instance is None or ln.instance == instance]
+        return lines if count is None else lines[-count:] if count else []
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _tag(line: LogLine) -> str:
+    parts = [p for p in (line.instance and f":{line.instance}", line.process != "main" and f"[{line.process}]") if p]
+    return ("".join(parts) + " ") if parts else ""
+
+
+class Capture:
+    """Reads one process's output pipe on the loop and hands complete lines to ``sink``."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
+        sink: Callable[[list[str]], None],
+    ) -> None:
+        self._loop = loop
+        self._fd = fd
+        self._sink = sink
+        self._partial = b""
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return
+        data = self._partial + data
+        *complete, self._partial = data.split(b"\n")
+        while len(self._partial) > MAX_LINE:
+            complete.append(self._partial[:MAX_LINE])
+            self._partial = self._partial[MAX_LINE:]
+        if complete:
+            self._sink([c.decode("utf-8", "replace").rstrip("\r") for c in complete])
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        if self._partial:
+            self._sink([self._partial.decode("utf-8", "replace")])
+            self._partial = b""
+
+
+COLOURS = ("36", "33", "32", "35", "34", "91", "96", "93", "92", "95", "94")
+
+
+class Console:
+    """Honcho-style lines on corral's stdout in the foreground: ``HH:MM:SS name | text``.
+
+    Coloured per service only on a terminal. Writes go through a non-blocking transport when
+    stdout is a pipe or terminal; past HIGH_WATER buffered bytes lines are dropped (and
+    counted) rather than stalling the loop behind a slow terminal.
+    """
+
+    HIGH_WATER = 4 * 1024 * 1024
+
+    def __init__(self, fd: int, colour: bool) -> None:
+        self._fd = fd
+        self._colour = colour
+        self._width = 6
+        self._colours: dict[str, str] = {}
+        self._transport: asyncio.WriteTransport | None = None
+        self.dropped = 0
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            pipe = os.fdopen(os.dup(self._fd), "wb", buffering=0)
+            self._transport, _ = await loop.connect_write_pipe(asyncio.Protocol, pipe)
+        except (ValueError, OSError):
+            self._transport = None  # a regular file: plain writes are fine
+
+    def _name_colour(self, name: str) -> str:
+        if name not in self._colours:
+            self._colours[name] = COLOURS[len(self._colours) % len(COLOURS)]
+        return self._colours[name]
+
+    def lines(self, name: str, texts: list[str], when: float | None = None) -> None:
+        self._width = max(self._width, len(name))
+        stamp = time.strftime("%H:%M:%S", time.localtime(when))
+        label = name.ljust(self._width)
+        if self._colour:
+            code = "90" if name == "corral" else self._name_colour(name)
+            prefix = f"\x1b[{code}m{stamp} {label} |\x1b[0m "
+        else:
+            prefix = f"{stamp} {label} | "
+        self.write("".join(f"{prefix}{text}\n" for text in texts).encode("utf-8", "replace"))
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None:
+            if self._transport.is_closing():
+                return
+            if self._transport.get_write_buffer_size() > self.HIGH_WATER:
+                self.dropped += 1
+                return
+            self._transport.write(data)
+            return
+        try:
+            os.write(self._fd, data)
+        except OSError:
+            pass

@@ -1,0 +1,115 @@
+"""The daemon's entry: load the configuration, wire the parts, run until told to stop.
+
+Signals arrive through asyncio's self-pipe: SIGCHLD to the reaper, SIGTERM/SIGINT to an
+orderly shutdown (every service stopped, then exit 0), as PID 1 in a container too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+
+from corral.control.server import ControlServer
+from corral.core.config import load
+from corral.daemon.commands import Commands
+from corral.daemon.logs import Console
+from corral.daemon.reaper import Reaper, become_subreaper
+from corral.daemon.sources import read_sources
+from corral.daemon.supervisor import Supervisor
+from corral.errors import ConfigError
+
+
+def socket_in_use(path: str) -> bool:
+    """A daemon already answers there (a stale socket file does not count)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+class Daemon:
+    def __init__(
+        self, sources: list[str], socket_path: str, state_dir: str, ready_fd: int | None
+    ) -> None:
+        self.sources = sources
+        self.socket_path = socket_path
+        self.state_dir = state_dir
+        self.ready_fd = ready_fd
+        self.supervisor: Supervisor | None = None
+        self._shutdown: asyncio.Task[None] | None = None
+        self._done: asyncio.Future[None] | None = None
+
+    async def run(self) -> int:
+        try:
+            definitions = load(read_sources(self.sources))
+        except ConfigError as exc:
+            print(f"corral: configuration error:\n{exc}", file=sys.stderr)
+            return 1
+        if socket_in_use(self.socket_path):
+            print(f"corral: a daemon already listens on {self.socket_path}", file=sys.stderr)
+            return 1
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        reaper = Reaper(loop)
+        reaper.install()
+        become_subreaper()
+        console = Console(sys.stdout.fileno(), colour=sys.stdout.isatty())
+        await console.open()
+        env = dict(os.environ)
+        env["CORRAL_SOCKET"] = self.socket_path
+        self.supervisor = Supervisor(
+            definitions,
+            reaper=reaper,
+            console=console,
+            log_dir=os.path.join(self.state_dir, "logs"),
+            base_env=env,
+        )
+        server = ControlServer(self.socket_path, Commands(self.supervisor, self.down))
+        await server.start()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, self._on_signal)
+        loop.add_signal_handler(signal.SIGHUP, lambda: None)  # reload comes with issue 5
+        console.lines("corral", [f"listening on {self.socket_path}"])
+        self._announce_ready()
+        self.supervisor.startup()
+        await self._done
+        await server.close()
+        console.lines("corral", ["all services stopped; bye"])
+        return 0
+
+    def _announce_ready(self) -> None:
+        if self.ready_fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self.ready_fd, b"ready\n")
+            os.close(self.ready_fd)
+
+    def _on_signal(self) -> None:
+        asyncio.get_running_loop().create_task(self.down())
+
+    async def down(self) -> None:
+        """Stop everything once (however many ask), then let ``run`` return."""
+        assert self.supervisor is not None and self._done is not None
+        if self._shutdown is None:
+            self._shutdown = asyncio.get_running_loop().create_task(self.supervisor.shutdown())
+            done = self._done
+            self._shutdown.add_done_callback(
+                lambda _: asyncio.get_running_loop().call_soon(
+                    lambda: done.done() or done.set_result(None)
+                )
+            )
+        await asyncio.shield(self._shutdown)
+
+
+def serve(sources: list[str], socket_path: str, state_dir: str, ready_fd: int | None) -> int:
+    return asyncio.run(Daemon(sources, socket_path, state_dir, ready_fd).run())

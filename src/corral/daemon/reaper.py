@@ -1,0 +1,65 @@
+"""The one SIGCHLD handler: every exit of every child (and of orphans) is collected here.
+
+asyncio's ``add_signal_handler`` wakes the loop through its self-pipe; ``reap`` then calls
+``waitpid(-1, WNOHANG)`` until nothing is left and hands each status to the pid's owner.
+Exits of pids nobody owns (orphans reparented to corral as subreaper or PID 1) are just reaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+from collections.abc import Callable
+
+PR_SET_CHILD_SUBREAPER = 36
+
+ExitCallback = Callable[[int | None, int | None], None]
+
+
+def become_subreaper() -> bool:
+    """Ask the kernel to reparent orphaned descendants to us (no-op need as PID 1)."""
+    if os.getpid() == 1:
+        return True
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def decode_status(status: int) -> tuple[int | None, int | None]:
+    """A wait status as (exit status, signal): exactly one of them is set."""
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status), None
+
+
+class Reaper:
+    """Owns SIGCHLD. ``watch(pid, callback)`` before returning to the loop after a spawn."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._owners: dict[int, ExitCallback] = {}
+        self.orphans_reaped = 0
+
+    def install(self) -> None:
+        self._loop.add_signal_handler(signal.SIGCHLD, self.reap)
+
+    def watch(self, pid: int, callback: ExitCallback) -> None:
+        self._owners[pid] = callback
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            owner = self._owners.pop(pid, None)
+            if owner is None:
+                self.orphans_reaped += 1
+                continue
+            owner(*decode_status(status))

@@ -1,0 +1,144 @@
+"""Start one child: the command line, its environment and its process credentials.
+
+Uses ``subprocess.Popen`` only as a fork+exec primitive (it gives cwd, user, group, umask, a
+new process group and exec errors reported synchronously). Popen never waits here: the one
+reaper collects every exit, and sets ``returncode`` so Popen's own bookkeeping stays quiet.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from corral.core.config import Command, Definition
+from corral.core.expand import expand, parse_env_file
+from corral.core.states import ProcessKind
+
+
+class SpawnError(Exception):
+    """The process could not be started; the message says why, for the user."""
+
+
+@dataclass(slots=True)
+class Child:
+    """A running child: its pid, and its process group (the pid itself)."""
+
+    pid: int
+    popen: subprocess.Popen[bytes]
+
+    @property
+    def pgid(self) -> int:
+        return self.pid
+
+
+def command_argv(command: Command, env: Mapping[str, str], main_script: bool) -> list[str]:
+    """The argv to exec: an exec list with ``$VAR`` expanded, or a script under ``/bin/sh``.
+
+    The main ``script`` runs with ``-e`` (stop at the first failing command), as DESIGN.md
+    says; hooks and actions given as strings run with plain ``sh -c``.
+    """
+    if command.script is not None:
+        return ["/bin/sh", "-e", "-c", command.script] if main_script else [
+            "/bin/sh", "-c", command.script,
+        ]  # fmt: skip
+    return [expand(word, env) for word in command.argv]
+
+
+def process_env(
+    definition: Definition, base: Mapping[str, str], extra: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment of a child: corral's own, then env_file(s), then ``env``, then what
+    the start request or event carried, then corral's variables. Reads env files (small
+    local files, like systemd does at each start)."""
+    env = dict(base)
+    for path in definition.env_file:
+        optional = path.startswith("-")
+        path = path.removeprefix("-")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                env.update(parse_env_file(handle.read()))
+        except FileNotFoundError:
+            if not optional:
+                raise SpawnError(f"env_file {path} does not exist") from None
+        except (OSError, ValueError) as exc:
+            raise SpawnError(f"env_file {path}: {exc}") from None
+    env.update(definition.env)
+    env.update(extra)
+    return env
+
+
+def spawn(
+    definition: Definition,
+    kind: ProcessKind,
+    env: Mapping[str, str],
+    output_fd: int,
+    pass_fds: tuple[int, ...] = (),
+) -> Child:
+    """Fork and exec one process of an instance in a new process group; stdin is /dev/null,
+    stdout and stderr go to ``output_fd``. Raises SpawnError with a message for the user."""
+    command = definition.command(kind)
+    if command is None:
+        raise SpawnError(f"no command for {kind}")
+    try:
+        argv = command_argv(command, env, main_script=definition.shell_script)
+    except KeyError as exc:
+        raise SpawnError(f"{kind}: {exc}") from None
+    cwd = os.path.expanduser(definition.cwd) if definition.cwd else None
+    try:
+        popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=output_fd,
+            stderr=output_fd,
+            env=dict(env),
+            cwd=cwd,
+            user=definition.user,
+            group=definition.group,
+            extra_groups=_supplementary_groups(definition),
+            umask=-1 if definition.umask is None else definition.umask,
+            process_group=0,
+            close_fds=True,
+            pass_fds=pass_fds,
+        )
+    except FileNotFoundError as exc:
+        missing = exc.filename if exc.filename else argv[0]
+        if cwd and missing == cwd:
+            raise SpawnError(f"cwd {cwd} does not exist") from None
+        raise SpawnError(f"{missing}: command not found") from None
+    except PermissionError as exc:
+        raise SpawnError(f"{exc.filename or argv[0]}: permission denied") from None
+    except KeyError as exc:  # an unknown user or group name
+        raise SpawnError(f"no such user or group: {exc.args[0]}") from None
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        raise SpawnError(str(exc)) from None
+    return Child(popen.pid, popen)
+
+
+def _supplementary_groups(definition: Definition) -> list[int] | None:
+    """With ``user`` set, the user's own supplementary groups (as login would give them)."""
+    if definition.user is None or os.getuid() != 0:
+        return None
+    import grp
+    import pwd
+
+    try:
+        entry = (
+            pwd.getpwuid(definition.user)
+            if isinstance(definition.user, int)
+            else pwd.getpwnam(definition.user)
+        )
+    except KeyError:
+        raise SpawnError(f"no such user: {definition.user}") from None
+    primary = entry.pw_gid
+    if definition.group is not None:
+        try:
+            primary = (
+                definition.group
+                if isinstance(definition.group, int)
+                else grp.getgrnam(definition.group).gr_gid
+            )
+        except KeyError:
+            raise SpawnError(f"no such group: {definition.group}") from None
+    return os.getgrouplist(entry.pw_name, primary)

@@ -1,0 +1,206 @@
+"""Random goal changes, exits, readiness, timers and releases thrown at the pure machine.
+
+The test plays the process world: it remembers which processes the machine asked for, which
+timer is armed and whether a lifecycle event is held, and only feeds inputs that world could
+produce. After every step the invariants of DESIGN.md must hold; at the end a cooperative world
+(hooks succeed, the main process becomes ready, signalled processes die) must bring the
+instance to rest where its goal points.
+"""
+
+from __future__ import annotations
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from corral.core import effects as fx
+from corral.core import inputs as ins
+from corral.core.machine import Instance, Policy, step
+from corral.core.states import REST_STATES, Goal, ProcessKind, ServiceType, State
+from tests.strategies import policies
+
+ORDER = {
+    ProcessKind.PRE_START: 0,
+    ProcessKind.MAIN: 1,
+    ProcessKind.POST_START: 2,
+    ProcessKind.PRE_STOP: 3,
+    ProcessKind.POST_STOP: 4,
+}
+
+
+class MachineWorld(RuleBasedStateMachine):
+    policy: Policy
+
+    @initialize(policy=policies, spawn_ok=st.lists(st.booleans(), min_size=1, max_size=4))
+    def setup(self, policy: Policy, spawn_ok: list[bool]) -> None:
+        self.policy = policy
+        self.inst = Instance(job="job")
+        self.now = 0.0
+        self.alive: set[ProcessKind] = set()
+        self.timer = None
+        self.held = False
+        self.spawn_ok = spawn_ok
+        self.spawns = 0
+        self.walk: list[ProcessKind] = []
+        self.queue: list[ins.Input] = []
+        self.draining = False
+
+    def feed(self, event: ins.Input) -> None:
+        """Like the daemon: inputs caused by applying effects wait until all are applied."""
+        self.queue.append(event)
+        if self.draining:
+            return
+        self.draining = True
+        try:
+            while self.queue:
+                self.inst, effects = step(self.inst, self.policy, self.queue.pop(0), self.now)
+                for effect in effects:
+                    self.apply(effect)
+        finally:
+            self.draining = False
+
+    def apply(self, effect: fx.Effect) -> None:
+        match effect:
+            case fx.Spawn(process=kind):
+                assert kind not in self.alive, f"{kind} spawned twice"
+                if kind is ProcessKind.PRE_STOP or kind is ProcessKind.POST_STOP:
+                    self.walk = [k for k in self.walk if ORDER[k] >= 3]
+                if self.walk:
+                    assert ORDER[self.walk[-1]] <= ORDER[kind] or kind in (
+                        ProcessKind.PRE_START,
+                        ProcessKind.MAIN,
+                    ), f"{kind} after {self.walk}"
+                self.walk.append(kind)
+                ok = self.spawn_ok[self.spawns % len(self.spawn_ok)]
+                self.spawns += 1
+                if ok:
+                    self.alive.add(kind)
+                    self.feed(ins.Spawned(kind))
+                else:
+                    self.feed(ins.SpawnFailed(kind, "no such file"))
+            case fx.SetTimer(timer=kind):
+                self.timer = kind
+            case fx.CancelTimer():
+                self.timer = None
+            case fx.Emit(name=name, hold=hold):
+                if name == "starting":
+                    self.walk = []
+                if hold:
+                    assert not self.held
+                    self.held = True
+            case _:
+                pass
+
+    # -- what users and the world can do --------------------------------------------------
+
+    @rule(goal=st.sampled_from(list(Goal)))
+    def set_goal(self, goal: Goal) -> None:
+        self.feed(ins.SetGoal(goal))
+
+    @rule()
+    def restart(self) -> None:
+        self.feed(ins.Restart())
+        assert self.inst.goal is Goal.START
+
+    @precondition(lambda self: bool(self.alive))
+    @rule(data=st.data(), status=st.sampled_from([0, 1, 2]), killed=st.booleans())
+    def exit(self, data: st.DataObject, status: int, killed: bool) -> None:
+        kind = data.draw(st.sampled_from(sorted(self.alive)))
+        self.alive.discard(kind)
+        self.feed(ins.Exited(kind, None if killed else status, 9 if killed else None))
+
+    @rule()
+    def ready(self) -> None:
+        self.feed(ins.Ready())
+
+    @precondition(lambda self: self.timer is not None)
+    @rule(dt=st.sampled_from([0.0, 0.5, 5.0, 30.0]))
+    def fire_timer(self, dt: float) -> None:
+        self.now += dt
+        kind, self.timer = self.timer, None
+        assert kind is not None
+        self.feed(ins.TimerFired(kind))
+
+    @precondition(lambda self: self.held)
+    @rule()
+    def release(self) -> None:
+        self.held = False
+        self.feed(ins.Released())
+
+    @rule(dt=st.sampled_from([1.0, 20.0]))
+    def time_passes(self, dt: float) -> None:
+        self.now += dt
+
+    # -- invariants -----------------------------------------------------------------------
+
+    @invariant()
+    def world_agrees(self) -> None:
+        inst = self.inst
+        assert inst.main_alive == (ProcessKind.MAIN in self.alive)
+        hooks = self.alive - {ProcessKind.MAIN}
+        assert hooks == ({inst.hook} if inst.hook else set())
+        assert inst.timer == self.timer
+
+    @invariant()
+    def running_has_a_live_main(self) -> None:
+        inst = self.inst
+        if inst.state is State.RUNNING and self.policy.has_main:
+            if self.policy.type is not ServiceType.ONESHOT:
+                assert inst.main_alive
+
+    @invariant()
+    def rest_states_match_goal(self) -> None:
+        inst = self.inst
+        if inst.state in (State.WAITING, State.FAILED):
+            assert inst.goal is Goal.STOP
+            assert not self.alive and self.timer is None and not self.held
+        if inst.state is State.RUNNING:
+            assert inst.goal is Goal.START or inst.wants_down is False
+
+    @invariant()
+    def transient_states_wait_for_something(self) -> None:
+        inst = self.inst
+        if inst.state in REST_STATES:
+            return
+        waiting_on = (
+            self.held
+            or self.timer is not None
+            or inst.hook is not None
+            or (inst.main_alive and inst.state in (State.SPAWNED, State.KILLED))
+        )
+        assert waiting_on, f"{inst.state} waits for nothing"
+
+    def teardown(self) -> None:
+        """A cooperative world brings the instance to rest where its goal points."""
+        if not hasattr(self, "policy"):
+            return
+        self.spawn_ok = [True]
+        for _ in range(200):
+            inst = self.inst
+            if inst.settled:
+                break
+            if self.held:
+                self.release()
+            elif inst.hook is not None:
+                self.alive.discard(inst.hook)
+                self.feed(ins.Exited(inst.hook, 0))
+            elif inst.state is State.SPAWNED and inst.main_alive:
+                if self.policy.type is ServiceType.ONESHOT:
+                    self.alive.discard(ProcessKind.MAIN)
+                    self.feed(ins.Exited(ProcessKind.MAIN, 0))
+                else:
+                    self.feed(ins.Ready())
+            elif inst.state is State.KILLED and inst.main_alive:
+                self.alive.discard(ProcessKind.MAIN)
+                self.feed(ins.Exited(ProcessKind.MAIN, None, 15))
+            elif self.timer is not None:
+                self.fire_timer(0.0)
+            else:
+                raise AssertionError(f"stuck in {inst.state} with goal {inst.goal}")
+        assert self.inst.settled, f"not settled: {self.inst}"
+        if self.inst.state is State.RUNNING:
+            assert self.inst.ready
+
+
+MachineWorld.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+TestMachineWorld = MachineWorld.TestCase
