@@ -1,16 +1,14 @@
 """The one exception family of corral, and the exit codes of the contract.
 
-    CorralError                 exit_code 1 unless a subclass says otherwise
-    ├── ConfigError             a configuration could not be loaded (carries every problem)
-    ├── UsageError              exit 2: the command line or a request is malformed
-    ├── NoSuchService           exit 3: a name that no service or alias answers to
-    ├── OperationFailed         exit 1: a start, stop or action did not succeed
-    └── DaemonUnreachable       exit 4: no daemon answers on the socket
+CorralError                 exit_code 1 unless a subclass says otherwise
+├── ConfigError             a configuration could not be loaded (carries every problem)
+├── UsageError              exit 2: the command line or a request is malformed
+├── NoSuchService           exit 3: a name that no service or alias answers to
+├── OperationFailed         exit 1: a start, stop or action did not succeed
+└── DaemonUnreachable       exit 4: no daemon answers on the socket
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -25,15 +23,31 @@ class CorralError(Exception):
     exit_code = EXIT_FAILED
 
 
-@dataclass(frozen=True)
 class ConfigProblem:
-    """One thing wrong in a configuration, located as precisely as the source allows."""
+    """One thing wrong in a configuration, located as precisely as the source allows.
 
-    file: str
-    message: str
-    service: str | None = None
-    key: str | None = None
-    line: int | None = None
+    A plain class, not a dataclass: this module is imported by every CLI call, and
+    ``dataclasses`` costs milliseconds to import.
+    """
+
+    __slots__ = ("file", "key", "line", "message", "service")
+
+    def __init__(
+        self,
+        file: str,
+        message: str,
+        service: str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.file = file
+        self.message = message
+        self.service = service
+        self.key = key
+        self.line = line
+
+    def __repr__(self) -> str:
+        return f"ConfigProblem({str(self)!r})"
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"

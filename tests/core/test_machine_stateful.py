@@ -144,9 +144,9 @@ class MachineWorld(RuleBasedStateMachine):
     @invariant()
     def running_has_a_live_main(self) -> None:
         inst = self.inst
-        if inst.state is State.RUNNING and self.policy.has_main:
-            if self.policy.type is not ServiceType.ONESHOT:
-                assert inst.main_alive
+        needs_main = self.policy.has_main and self.policy.type is not ServiceType.ONESHOT
+        if inst.state is State.RUNNING and needs_main:
+            assert inst.main_alive
 
     @invariant()
     def rest_states_match_goal(self) -> None:

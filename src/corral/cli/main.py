@@ -14,7 +14,7 @@ from typing import Any
 
 from corral.cli.address import parse_targets
 from corral.control.paths import client_socket
-from corral.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CorralError
+from corral.errors import EXIT_FAILED, EXIT_OK, CorralError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -26,9 +26,9 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _print_json(value: Any) -> None:
-    import msgspec
+    import json
 
-    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+    sys.stdout.write(json.dumps(value) + "\n")
 
 
 # -- daemon ----------------------------------------------------------------------------------
@@ -42,7 +42,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     sources = [os.path.abspath(p) for p in args.config] or default_sources(cwd)
     project = project_dir(sources, cwd)
     socket_path = daemon_socket(args.socket, project)
-    state_dir = "/var/log/corral" if os.getpid() == 1 and not args.config else os.path.join(project, STATE_DIR)
+    state_dir = (
+        "/var/log/corral"
+        if os.getpid() == 1 and not args.config
+        else os.path.join(project, STATE_DIR)
+    )
     if args.detach:
         return _detach(args, sources, socket_path, state_dir)
     from corral.daemon.loop import serve
@@ -59,7 +63,16 @@ def _detach(args: argparse.Namespace, sources: list[str], socket_path: str, stat
     os.makedirs(state_dir, exist_ok=True)
     log_path = os.path.join(state_dir, "corral.log")
     read_end, write_end = os.pipe()
-    argv = [sys.executable, "-m", "corral", "up", "--socket", socket_path, "--ready-fd", str(write_end)]
+    argv = [
+        sys.executable,
+        "-m",
+        "corral",
+        "up",
+        "--socket",
+        socket_path,
+        "--ready-fd",
+        str(write_end),
+    ]
     for source in sources:
         argv += ["-c", source]
     with open(log_path, "ab") as log:
@@ -128,7 +141,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         rows = client.request("status", names=names)
     if args.names:
         wanted = {(t["name"], t.get("instance")) for t in parse_targets(args.names)}
-        rows = [r for r in rows if (r["name"], None) in wanted or (r["name"], r["instance"]) in wanted]
+        rows = [
+            r for r in rows if (r["name"], None) in wanted or (r["name"], r["instance"]) in wanted
+        ]
     if args.json:
         _print_json(rows)
     else:
@@ -189,50 +204,101 @@ def cmd_config(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _up_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="config file or directory; repeat for increasing precedence",
+    )
+    p.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="run in the background; return once the socket accepts",
+    )
+    p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+
+
+def _goal_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "names", nargs="+", metavar="NAME", help="NAME, NAME:INSTANCE or NAME KEY=VALUE..."
+    )
+    p.add_argument("--no-wait", action="store_true", help="return once the goal is set")
+
+
+def _names_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="+", metavar="NAME")
+
+
+def _status_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--json", action="store_true", help="a JSON list of objects")
+
+
+def _wait_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--timeout", type=float, metavar="S")
+
+
+def _logs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-n", "--lines", type=int, default=10, metavar="N")
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    config_sub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    check = config_sub.add_parser("check", help="exit 1 with errors, 0 when clean")
+    check.add_argument("-c", "--config", action="append", default=[], metavar="PATH")
+
+
+def _no_args(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+#: name -> (function, one-line help, adds the command's arguments)
+COMMANDS: dict[str, tuple[Command, str, Callable[[argparse.ArgumentParser], None]]] = {
+    "up": (cmd_up, "run the supervisor in the foreground (-d: in the background)", _up_args),
+    "down": (cmd_down, "stop everything, then the daemon", _no_args),
+    "start": (_goal_command("start"), "start services; wait until they are ready", _goal_args),
+    "stop": (_goal_command("stop"), "stop services; wait until they are down", _goal_args),
+    "restart": (_goal_command("restart"), "stop then start services; wait until ready", _goal_args),
+    "reload": (cmd_reload, "send services their reload signal", _names_args),
+    "status": (cmd_status, "show services and instances", _status_args),
+    "wait": (cmd_wait, "wait until services are ready", _wait_args),
+    "logs": (cmd_logs, "show a service's output", _logs_args),
+    "config": (cmd_config, "check the configuration", _config_args),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that command's part of it (building all of argparse's
+    subparsers costs tens of milliseconds, which every scripted ``corral status`` would pay)."""
     from corral import __version__
 
     parser = argparse.ArgumentParser(prog="corral", description="a service manager")
     parser.add_argument("--version", action="version", version=f"corral {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--socket", metavar="PATH", help="control socket (default: $CORRAL_SOCKET, then .corral/control.sock)")
-
-    def add(name: str, func: Command, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help, description=help)
+    names = [only] if only in COMMANDS else list(COMMANDS)
+    for name in names:
+        func, text, add_arguments = COMMANDS[name]
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument(
+            "--socket",
+            metavar="PATH",
+            help="control socket (default: $CORRAL_SOCKET, then .corral/control.sock)",
+        )
         p.set_defaults(func=func)
-        return p
-
-    up = add("up", cmd_up, "run the supervisor in the foreground (-d: in the background)")
-    up.add_argument("-c", "--config", action="append", default=[], metavar="PATH", help="config file or directory; repeat for precedence")
-    up.add_argument("-d", "--detach", action="store_true", help="run in the background; return once the socket accepts")
-    up.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
-    add("down", cmd_down, "stop everything, then the daemon")
-    for verb, text in (("start", "start services and wait until they are ready"), ("stop", "stop services and wait until they are down"), ("restart", "stop then start services; wait until ready")):
-        p = add(verb, _goal_command(verb), text)
-        p.add_argument("names", nargs="+", metavar="NAME", help="NAME, NAME:INSTANCE or NAME KEY=VALUE...")
-        p.add_argument("--no-wait", action="store_true", help="return once the goal is set")
-    p = add("reload", cmd_reload, "send services their reload signal")
-    p.add_argument("names", nargs="+", metavar="NAME")
-    p = add("status", cmd_status, "show services and instances")
-    p.add_argument("names", nargs="*", metavar="NAME")
-    p.add_argument("--json", action="store_true", help="a JSON list of objects")
-    p = add("wait", cmd_wait, "wait until services are ready")
-    p.add_argument("names", nargs="*", metavar="NAME")
-    p.add_argument("--timeout", type=float, metavar="S")
-    p = add("logs", cmd_logs, "show a service's output")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("-f", "--follow", action="store_true")
-    p.add_argument("-n", "--lines", type=int, default=10, metavar="N")
-    p = add("config", cmd_config, "check the configuration")
-    config_sub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
-    check = config_sub.add_parser("check", help="exit 1 with errors, 0 when clean")
-    check.add_argument("-c", "--config", action="append", default=[], metavar="PATH")
+        add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help

@@ -24,25 +24,25 @@ def age(since: float | None, now: float) -> str:
 def status_table(rows: list[dict[str, Any]], colour: bool) -> str:
     now = time.time()
     header = ("NAME", "GOAL", "STATE", "PID", "READY", "RESTARTS", "SINCE", "INFO")
-    table = [header]
-    for row in rows:
-        name = row["name"] + (f":{row['instance']}" if row["instance"] else "")
-        info = row.get("error") or ""
-        if not info and row["exit_signal"]:
-            info = f"last exit: signal {row['exit_signal']}"
-        elif not info and row["exit_status"] is not None:
-            info = f"last exit: {row['exit_status']}"
-        if row.get("stale"):
+    table: list[tuple[str, ...]] = [header]
+    for item in rows:
+        name = item["name"] + (f":{item['instance']}" if item["instance"] else "")
+        info = item.get("error") or ""
+        if not info and item["exit_signal"]:
+            info = f"last exit: signal {item['exit_signal']}"
+        elif not info and item["exit_status"] is not None:
+            info = f"last exit: {item['exit_status']}"
+        if item.get("stale"):
             info = ("stale definition; " + info).rstrip("; ")
         table.append(
             (
                 name,
-                row["goal"],
-                row["state"],
-                "-" if row["pid"] is None else str(row["pid"]),
-                "yes" if row["ready"] else "no",
-                str(row["restarts"]),
-                age(row["since"], now),
+                item["goal"],
+                item["state"],
+                "-" if item["pid"] is None else str(item["pid"]),
+                "yes" if item["ready"] else "no",
+                str(item["restarts"]),
+                age(item["since"], now),
                 info,
             )
         )

@@ -1,16 +1,18 @@
 """A small synchronous client for the CLI and for Python users; cheap to import.
 
-    with Client(path) as client:
-        rows = client.request("status")
+It uses the standard json module rather than msgspec: msgspec loads in ~10 ms, json in ~2,
+and the CLI's start-up time is what a script calling ``corral status`` in a loop pays.
+
+with Client(path) as client:
+    rows = client.request("status")
 """
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
-
-import msgspec
 
 from corral.errors import (
     EXIT_NO_SUCH_SERVICE,
@@ -22,7 +24,10 @@ from corral.errors import (
     UsageError,
 )
 
-_ERRORS: dict[int, type[CorralError]] = {EXIT_USAGE: UsageError, EXIT_NO_SUCH_SERVICE: NoSuchService}
+_ERRORS: dict[int, type[CorralError]] = {
+    EXIT_USAGE: UsageError,
+    EXIT_NO_SUCH_SERVICE: NoSuchService,
+}
 
 
 class Client:
@@ -56,13 +61,13 @@ class Client:
         self._sock.close()
 
     def send(self, cmd: str, **args: Any) -> None:
-        self._sock.sendall(msgspec.json.encode({"cmd": cmd, **args}) + b"\n")
+        self._sock.sendall(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
 
     def receive(self) -> Any:
         line = self._file.readline()
         if not line:
             raise DaemonUnreachable("corral closed the connection before answering")
-        return msgspec.json.decode(line)
+        return json.loads(line)
 
     def request(self, cmd: str, **args: Any) -> Any:
         """Send one request and return its result, raising the error it maps to."""
@@ -77,7 +82,7 @@ class Client:
             line = self._file.readline()
             if not line:
                 return
-            yield msgspec.json.decode(line)
+            yield json.loads(line)
 
 
 def unwrap(reply: Any) -> Any:

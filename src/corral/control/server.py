@@ -32,6 +32,8 @@ class Connection:
         self._reader = reader
         self._writer = writer
         self.dropped = 0
+        #: Called once the current reply has been written out (``down`` exits only then).
+        self.after_reply: list[Callable[[], None]] = []
 
     def send(self, message: object) -> bool:
         """Queue one line; past HIGH_WATER unsent bytes drop it (a slow reader never
@@ -59,7 +61,7 @@ def peer_uid(sock: socket.socket) -> int:
     """The uid of the process at the other end, from SO_PEERCRED (pid, uid, gid)."""
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid
+    return int(uid)
 
 
 class ControlServer:
@@ -130,3 +132,6 @@ class ControlServer:
             if not connection.send(reply):
                 return
             await writer.drain()
+            callbacks, connection.after_reply = connection.after_reply, []
+            for callback in callbacks:
+                callback()

@@ -350,7 +350,9 @@ def locate(text: str, service: str | None, key: str | None = None) -> int | None
     """
     lines = text.splitlines()
     name = re.escape(service) if service else None
-    header = re.compile(rf"^\s*\[\s*service\s*\.\s*(\"{name}\"|'{name}'|{name})\s*\]") if name else None
+    header = (
+        re.compile(rf"^\s*\[\s*service\s*\.\s*(\"{name}\"|'{name}'|{name})\s*\]") if name else None
+    )
     any_header = re.compile(r"^\s*\[")
     start = None
     for number, line in enumerate(lines, 1):
@@ -392,7 +394,9 @@ def parse_source(path: str, text: str) -> tuple[dict[str, Definition], list[Conf
     for top in data:
         if top != "service":
             problems.append(
-                ConfigProblem(path, f'unknown table "{top}": expected [service.NAME] tables', line=None)
+                ConfigProblem(
+                    path, f'unknown table "{top}": expected [service.NAME] tables', line=None
+                )
             )
     services = data.get("service", {})
     if not isinstance(services, dict):
@@ -443,9 +447,7 @@ def _parse_service(
     main = Command(argv=values["exec"]) if "exec" in values else Command(script=values["script"])
     restart = RestartPolicy()
     burst, interval = values.get("restart_limit", (restart.burst, restart.interval))
-    statuses, signals = values.get(
-        "normal_exit", (restart.normal_statuses, restart.normal_signals)
-    )
+    statuses, signals = values.get("normal_exit", (restart.normal_statuses, restart.normal_signals))
     restart = RestartPolicy(
         mode=values.get("restart", restart.mode),
         delay=values.get("restart_delay", restart.delay),
@@ -454,7 +456,7 @@ def _parse_service(
         normal_statuses=statuses,
         normal_signals=signals,
     )
-    hooks = {
+    hooks: dict[ProcessKind, Command] = {
         kind: values[str(kind).replace("-", "_")]
         for kind in ProcessKind
         if kind is not ProcessKind.MAIN and str(kind).replace("-", "_") in values

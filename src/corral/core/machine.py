@@ -213,7 +213,7 @@ class _Step:
         if not self.policy.has_main:
             self._became_ready()
             return
-        self._set(main_alive=True, exit_status=None, exit_signal=None)
+        self._set(main_alive=True)  # the last exit stays visible while the new one runs
         self._emit(fx.Spawn(ProcessKind.MAIN))
         if self.policy.type is not ServiceType.SIMPLE:
             self._set_timer(TimerKind.START, self.policy.timeout_start)

@@ -62,7 +62,7 @@ def backoff_delay(policy: RestartPolicy, consecutive: int) -> float:
     """
     if policy.delay <= 0:
         return 0.0
-    grown = policy.delay * (2 ** max(0, consecutive - 1))
+    grown: float = policy.delay * (2.0 ** max(0, consecutive - 1))
     return min(grown, max(MAX_BACKOFF, policy.delay))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from corral.control.protocol import Request
@@ -17,9 +17,15 @@ from corral.errors import OperationFailed, UsageError
 class Commands:
     """One method per protocol command; ``down`` asks ``on_down`` to end the daemon."""
 
-    def __init__(self, supervisor: Supervisor, on_down: Callable[[], asyncio.Future[None]]) -> None:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        stop_all: Callable[[], Awaitable[None]],
+        exit_daemon: Callable[[], None],
+    ) -> None:
         self.supervisor = supervisor
-        self._on_down = on_down
+        self._stop_all = stop_all
+        self._exit_daemon = exit_daemon
 
     async def __call__(self, request: Request, connection: Connection) -> Any:
         method = getattr(self, "cmd_" + request.cmd)
@@ -31,19 +37,25 @@ class Commands:
     async def cmd_status(self, connection: Connection, names: list[str] | None = None) -> Any:
         return self.supervisor.status(names or ())
 
-    async def cmd_start(self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True) -> Any:
+    async def cmd_start(
+        self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True
+    ) -> Any:
         if self.supervisor.shutting_down:
             raise OperationFailed("corral is shutting down")
         runtimes = self.supervisor.set_goal(_targets(targets), Goal.START)
         return await self._outcome(runtimes, wait, "start")
 
-    async def cmd_stop(self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True) -> Any:
+    async def cmd_stop(
+        self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True
+    ) -> Any:
         runtimes = self.supervisor.set_goal(_targets(targets), Goal.STOP)
         if wait:
             await asyncio.gather(*(self.supervisor.until(rt, stopped) for rt in runtimes))
         return [_brief(rt) for rt in runtimes]
 
-    async def cmd_restart(self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True) -> Any:
+    async def cmd_restart(
+        self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True
+    ) -> Any:
         if self.supervisor.shutting_down:
             raise OperationFailed("corral is shutting down")
         runtimes = self.supervisor.restart(_targets(targets))
@@ -103,7 +115,8 @@ class Commands:
         return None
 
     async def cmd_down(self, connection: Connection) -> Any:
-        await self._on_down()
+        await self._stop_all()
+        connection.after_reply.append(self._exit_daemon)  # answer first, then exit
         return None
 
     async def _outcome(self, runtimes: list[Runtime], wait: bool, verb: str) -> Any:
@@ -112,9 +125,7 @@ class Commands:
         outcomes = await asyncio.gather(*(self.supervisor.until(rt, settled) for rt in runtimes))
         failed = [rt for rt, ok in zip(runtimes, outcomes, strict=True) if not ok]
         if failed:
-            reasons = "; ".join(
-                f"{_label(rt)}: {rt.inst.error or rt.inst.state}" for rt in failed
-            )
+            reasons = "; ".join(f"{_label(rt)}: {rt.inst.error or rt.inst.state}" for rt in failed)
             raise OperationFailed(f"{verb} failed: {reasons}")
         return [_brief(rt) for rt in runtimes]
 
@@ -141,4 +152,9 @@ def _label(rt: Runtime) -> str:
 
 
 def _brief(rt: Runtime) -> dict[str, Any]:
-    return {"name": rt.inst.job, "instance": rt.inst.key, "state": str(rt.inst.state), "pid": rt.main_pid}
+    return {
+        "name": rt.inst.job,
+        "instance": rt.inst.key,
+        "state": str(rt.inst.state),
+        "pid": rt.main_pid,
+    }

@@ -55,9 +55,24 @@ class RotatingFile:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self._size = os.fstat(self._fd).st_size
 
-    def write(self, data: bytes) -> None:
-        if self._size and self._size + len(data) > self.max_size:
-            self._rotate()
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Append lines, rotating between two lines whenever the next would pass max_size;
+        one write per file segment, not per line."""
+        pending: list[bytes] = []
+        pending_size = 0
+        for line in lines:
+            if self._size + pending_size + len(line) > self.max_size and self._size + pending_size:
+                self._flush(pending)
+                pending, pending_size = [], 0
+                self._rotate()
+            pending.append(line)
+            pending_size += len(line)
+        self._flush(pending)
+
+    def _flush(self, pending: list[bytes]) -> None:
+        if not pending:
+            return
+        data = b"".join(pending)
         try:
             os.write(self._fd, data)
             self._size += len(data)
@@ -98,10 +113,8 @@ class ServiceLog:
         self.ring.extend(lines)
         if self.file is not None:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(lines[0].time))
-            self.file.write(
-                "".join(f"{stamp} {_tag(line)}{line.text}\n" for line in lines).encode(
-                    "utf-8", "replace"
-                )
+            self.file.write_lines(
+                [f"{stamp} {_tag(line)}{line.text}\n".encode("utf-8", "replace") for line in lines]
             )
         for follower in list(self.followers):
             for line in lines:
@@ -117,7 +130,14 @@ class ServiceLog:
 
 
 def _tag(line: LogLine) -> str:
-    parts = [p for p in (line.instance and f":{line.instance}", line.process != "main" and f"[{line.process}]") if p]
+    parts = [
+        p
+        for p in (
+            line.instance and f":{line.instance}",
+            line.process != "main" and f"[{line.process}]",
+        )
+        if p
+    ]
     return ("".join(parts) + " ") if parts else ""
 
 

@@ -74,7 +74,9 @@ class Daemon:
             log_dir=os.path.join(self.state_dir, "logs"),
             base_env=env,
         )
-        server = ControlServer(self.socket_path, Commands(self.supervisor, self.down))
+        server = ControlServer(
+            self.socket_path, Commands(self.supervisor, self.stop_all, self.exit)
+        )
         await server.start()
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(number, self._on_signal)
@@ -95,20 +97,23 @@ class Daemon:
             os.close(self.ready_fd)
 
     def _on_signal(self) -> None:
-        asyncio.get_running_loop().create_task(self.down())
+        async def stop_then_exit() -> None:
+            await self.stop_all()
+            self.exit()
 
-    async def down(self) -> None:
-        """Stop everything once (however many ask), then let ``run`` return."""
-        assert self.supervisor is not None and self._done is not None
+        asyncio.get_running_loop().create_task(stop_then_exit())
+
+    async def stop_all(self) -> None:
+        """Stop everything, once however many ask; every caller waits for the end."""
+        assert self.supervisor is not None
         if self._shutdown is None:
             self._shutdown = asyncio.get_running_loop().create_task(self.supervisor.shutdown())
-            done = self._done
-            self._shutdown.add_done_callback(
-                lambda _: asyncio.get_running_loop().call_soon(
-                    lambda: done.done() or done.set_result(None)
-                )
-            )
         await asyncio.shield(self._shutdown)
+
+    def exit(self) -> None:
+        """Let ``run`` return (after stop_all)."""
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
 
 
 def serve(sources: list[str], socket_path: str, state_dir: str, ready_fd: int | None) -> int:

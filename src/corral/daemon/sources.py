@@ -28,7 +28,12 @@ def read_sources(paths: list[str]) -> list[tuple[str, str]]:
     """``(path, text)`` for every file, directories expanded to their sorted ``*.toml``."""
     if not paths:
         raise ConfigError(
-            [ConfigProblem(".", f"no configuration: expected ./{DEFAULT_FILE} or ./{DEFAULT_DIR}/ (or -c PATH)")]
+            [
+                ConfigProblem(
+                    ".",
+                    f"no configuration: expected ./{DEFAULT_FILE} or ./{DEFAULT_DIR}/ (or -c PATH)",
+                )
+            ]
         )
     files: list[str] = []
     problems: list[ConfigProblem] = []

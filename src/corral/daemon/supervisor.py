@@ -169,7 +169,9 @@ class Supervisor:
             os.close(write_end)
         rt.children[kind] = child
         rt.groups[kind] = child.pgid
-        self._reaper.watch(child.pid, lambda status, sig: self._exited(rt, kind, child, status, sig))
+        self._reaper.watch(
+            child.pid, lambda status, sig: self._exited(rt, kind, child, status, sig)
+        )
         Capture(self._loop, read_end, lambda texts: self._output(rt, str(kind), texts))
         self.feed(rt, ins.Spawned(kind))
 
@@ -270,7 +272,9 @@ class Supervisor:
         if runtime is None:
             if not create:
                 return []
-            runtime = Runtime(job.definition, Instance(job=target.name, key=key, since=self._clock()))
+            runtime = Runtime(
+                job.definition, Instance(job=target.name, key=key, since=self._clock())
+            )
             job.instances[key] = runtime
         if create and target.env:
             runtime.env = dict(target.env)
@@ -280,7 +284,9 @@ class Supervisor:
         runtimes = self._resolve(targets, create=goal is Goal.START)
         for rt in runtimes:
             if goal is Goal.START and rt.inst.state in (State.WAITING, State.FAILED):
-                rt.definition = self.jobs[rt.inst.job].definition  # a fresh start takes the current one
+                rt.definition = self.jobs[
+                    rt.inst.job
+                ].definition  # a fresh start takes the current one
             self.feed(rt, ins.SetGoal(goal))
         return runtimes
 

@@ -1,0 +1,168 @@
+"""Config loading: every key's type, every error located by file, service, key and line."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from corral.core.config import Command, load, locate, parse_source
+from corral.core.states import ProcessKind, RestartMode, ServiceType
+from corral.errors import ConfigError
+
+
+def one(text: str) -> object:
+    return load([("c.toml", text)])
+
+
+def problems(text: str) -> list[str]:
+    _, found = parse_source("c.toml", text)
+    return [str(p) for p in found]
+
+
+def test_a_full_service_parses_into_typed_values() -> None:
+    defs = load(
+        [
+            (
+                "c.toml",
+                """
+[service.web]
+description = "web"
+exec = "python -m http.server ${PORT}"
+env = { PORT = 8000, DEBUG = true }
+env_file = "-.env"
+cwd = "/srv"
+user = "nobody"
+group = 65534
+umask = "027"
+restart = "on-failure"
+restart_delay = "250ms"
+restart_limit = [3, "1m"]
+normal_exit = [0, 3, "TERM"]
+stop_signal = "INT"
+stop_timeout = 30
+reload_signal = "SIGUSR1"
+timeout_start = "2m"
+pre_start = "echo pre"
+post_stop = ["echo", "post"]
+autostart = false
+log = { file = "web.log", max_size = "1M", keep = 2, lines = 50 }
+""",
+            )
+        ]
+    )
+    web = defs["web"]
+    assert web.main == Command(argv=("python", "-m", "http.server", "${PORT}"))
+    assert dict(web.env) == {"PORT": "8000", "DEBUG": "true"}
+    assert web.env_file == ("-.env",) and web.umask == 0o027 and web.group == 65534
+    assert web.restart.mode is RestartMode.ON_FAILURE and web.restart.delay == 0.25
+    assert (web.restart.burst, web.restart.interval) == (3, 60.0)
+    assert web.restart.normal_statuses == {0, 3}
+    assert web.restart.normal_signals == {signal.SIGTERM}
+    assert web.stop_signal == signal.SIGINT and web.reload_signal == signal.SIGUSR1
+    assert web.timeout_start == 120.0 and web.autostart is False
+    assert web.hooks[ProcessKind.PRE_START] == Command(script="echo pre")
+    assert web.hooks[ProcessKind.POST_STOP] == Command(argv=("echo", "post"))
+    assert (web.log.file, web.log.max_size, web.log.keep, web.log.lines) == (
+        "web.log",
+        1 << 20,
+        2,
+        50,
+    )
+    assert web.policy.hooks == {ProcessKind.PRE_START, ProcessKind.POST_STOP}
+
+
+def test_defaults() -> None:
+    d = load([("c.toml", '[service.a]\nscript = "run"\n')])["a"]
+    assert d.type is ServiceType.SIMPLE and d.shell_script and d.autostart
+    assert d.restart.mode is RestartMode.NO and (d.restart.burst, d.restart.interval) == (5, 10.0)
+    assert d.stop_signal == signal.SIGTERM and d.stop_timeout == 10.0
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('stop_timeout = "soon"', "service.a.stop_timeout: expected seconds"),
+        ("stop_timeout = -1", "expected a finite number of seconds >= 0"),
+        ('restart = "maybe"', 'expected one of "no" | "on-failure" | "always"'),
+        ("restart_limit = 5", "expected [BURST, SECONDS]"),
+        ('stop_signal = "FOO"', 'expected a signal name such as "TERM"'),
+        ("stop_signal = 999", "999 is not a signal number"),
+        ('umask = "999"', "expected an octal mask"),
+        ("env = { 1X = 'a' }", "not a valid environment variable name"),
+        ("env = 3", "expected a table of NAME = value"),
+        ("normal_exit = [300]", "exit statuses are 0 to 255"),
+        ("autostart = 1", "expected true or false"),
+        ("pre_start = []", "expected a command, got an empty one"),
+        ("log = { size = 1 }", "unknown log key"),
+        ('log = { max_size = "lots" }', "expected a size in bytes"),
+        ('type = "notify"', 'type "notify" is not implemented in this version yet'),
+        ('requires = ["b"]', '"requires" is part of the design but not implemented'),
+        ("wibble = 1", 'unknown key "wibble"'),
+        ('user = ""', "expected a non-empty string"),
+        ('exec = "unterminated \'quote"', "cannot split the command line"),
+    ],
+)
+def test_each_bad_value_names_file_line_service_key(line: str, expected: str) -> None:
+    text = f'[service.a]\nscript = "run"\n{line}\n'
+    if line.startswith("exec"):
+        text = f"[service.a]\n{line}\n"
+    found = problems(text)
+    assert len(found) == 1, found
+    assert expected in found[0]
+    assert found[0].startswith("c.toml:") and "service.a" in found[0]
+    assert f"c.toml:{2 if line.startswith('exec') else 3}:" in found[0]
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    with pytest.raises(ConfigError) as info:
+        one('[service.a]\nexec = 1\nrestart = "x"\n[service.b]\nstop_timeout = "y"\n')
+    assert len(info.value.problems) == 4  # a.exec, a.restart, b.stop_timeout, b without exec
+
+
+def test_structural_errors() -> None:
+    assert "exec or script" in problems("[service.a]\ndescription = 'x'\n")[0]
+    assert "either exec or script" in problems("[service.a]\nexec = 'a'\nscript = 'b'\n")[0]
+    assert 'unknown table "services"' in problems("[services.a]\nexec = 'a'\n")[0]
+    assert "invalid TOML" in problems("[service.a\n")[0]
+    assert "service name" in problems("[service.'-bad']\nexec = 'a'\n")[0]
+
+
+def test_a_later_source_replaces_a_service_of_the_same_name() -> None:
+    defs = load(
+        [("a.toml", "[service.x]\nexec = 'one'\n"), ("b.toml", "[service.x]\nexec = 'two'\n")]
+    )
+    assert defs["x"].main == Command(argv=("two",)) and defs["x"].source == "b.toml"
+
+
+def test_locate_finds_headers_keys_and_dotted_keys() -> None:
+    text = "# c\n[service.a]\nexec = 'x'\n\n[service.\"b\"]\nexec = 'y'\nstop_timeout = 1\n"
+    assert locate(text, "a") == 2 and locate(text, "a", "exec") == 3
+    assert locate(text, "b", "stop_timeout") == 7
+    assert locate("service.c.exec = 'z'\n", "c", "exec") == 1
+    assert locate(text, "zzz") is None
+
+
+durations = st.one_of(
+    st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    st.integers(min_value=0, max_value=10**6),
+    st.builds(
+        lambda n, u: f"{n}{u}", st.integers(0, 10**5), st.sampled_from(["", "s", "ms", "m", "h"])
+    ),
+)
+
+
+@given(durations)
+def test_any_valid_duration_loads(value: object) -> None:
+    text = f'[service.a]\nscript = "x"\nstop_timeout = {value!r}\n'.replace("'", '"')
+    assert load([("c.toml", text)])["a"].stop_timeout >= 0
+
+
+@given(st.text(max_size=200))
+def test_arbitrary_text_never_crashes_the_loader(text: str) -> None:
+    try:
+        load([("c.toml", text)])
+    except ConfigError as exc:
+        assert all(p.file == "c.toml" for p in exc.problems)

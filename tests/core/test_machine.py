@@ -1,0 +1,155 @@
+"""The state machine as timelines: act, read the effects, feed what the world does next."""
+
+from __future__ import annotations
+
+import signal
+
+from corral.core import effects as fx
+from corral.core import inputs as ins
+from corral.core.machine import Instance, Policy, step
+from corral.core.restart import RestartPolicy
+from corral.core.states import Goal, ProcessKind, RestartMode, ServiceType, State, TimerKind
+
+MAIN = ProcessKind.MAIN
+
+
+class Timeline:
+    """One instance and a clock; ``feed`` returns the effects, and releases held events."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.inst = Instance(job="svc")
+        self.now = 0.0
+        self.log: list[fx.Effect] = []
+
+    def feed(self, event: ins.Input) -> list[fx.Effect]:
+        self.inst, effects = step(self.inst, self.policy, event, self.now)
+        self.log.extend(effects)
+        out = list(effects)
+        for effect in effects:
+            if isinstance(effect, fx.Emit) and effect.hold:
+                out += self.feed(ins.Released())
+            if isinstance(effect, fx.Spawn):
+                out += self.feed(ins.Spawned(effect.process))
+        return out
+
+    @property
+    def state(self) -> State:
+        return self.inst.state
+
+    def events(self) -> list[str]:
+        return [e.name for e in self.log if isinstance(e, fx.Emit)]
+
+
+def test_simple_start_and_stop_walk_every_state_and_emit_lifecycle_events() -> None:
+    t = Timeline(Policy())
+    t.feed(ins.SetGoal(Goal.START))
+    assert t.state is State.RUNNING and t.inst.ready
+    assert t.events() == ["starting", "started"]
+    effects = t.feed(ins.SetGoal(Goal.STOP))
+    assert t.state is State.KILLED
+    assert fx.Signal(MAIN, signal.SIGTERM) in effects
+    assert fx.SetTimer(TimerKind.KILL, 10.0) in effects
+    t.feed(ins.Exited(MAIN, None, signal.SIGTERM))
+    assert t.state is State.WAITING and t.inst.goal is Goal.STOP
+    assert t.events() == ["starting", "started", "stopping", "stopped"]
+    stopped = next(e for e in t.log if isinstance(e, fx.Emit) and e.name == "stopped")
+    assert stopped.env == {"JOB": "svc", "INSTANCE": "", "RESULT": "ok"}
+
+
+def test_stop_timeout_sends_sigkill() -> None:
+    t = Timeline(Policy(stop_timeout=5))
+    t.feed(ins.SetGoal(Goal.START))
+    t.feed(ins.SetGoal(Goal.STOP))
+    t.now += 5
+    assert fx.Signal(MAIN, signal.SIGKILL) in t.feed(ins.TimerFired(TimerKind.KILL))
+    t.feed(ins.Exited(MAIN, None, signal.SIGKILL))
+    assert t.state is State.WAITING
+
+
+def test_a_crash_with_on_failure_respawns_after_the_delay_and_reports_the_failure() -> None:
+    t = Timeline(Policy(restart=RestartPolicy(mode=RestartMode.ON_FAILURE, delay=1.0)))
+    t.feed(ins.SetGoal(Goal.START))
+    effects = t.feed(ins.Exited(MAIN, 3))
+    stopping = next(e for e in effects if isinstance(e, fx.Emit) and e.name == "stopping")
+    assert stopping.env["RESULT"] == "failed" and stopping.env["EXIT_STATUS"] == "3"
+    assert stopping.env["PROCESS"] == "main"
+    assert t.state is State.POST_STOP and t.inst.timer is TimerKind.RESPAWN
+    assert fx.SetTimer(TimerKind.RESPAWN, 1.0) in effects
+    t.now += 1
+    t.feed(ins.TimerFired(TimerKind.RESPAWN))
+    assert t.state is State.RUNNING and t.inst.restarts == 1
+
+
+def test_stop_during_the_respawn_delay_ends_waiting() -> None:
+    t = Timeline(Policy(restart=RestartPolicy(mode=RestartMode.ALWAYS, delay=5.0)))
+    t.feed(ins.SetGoal(Goal.START))
+    t.feed(ins.Exited(MAIN, 0))
+    assert t.inst.timer is TimerKind.RESPAWN
+    t.feed(ins.SetGoal(Goal.STOP))
+    assert t.state is State.WAITING and t.inst.timer is None
+
+
+def test_restart_is_atomic_and_ends_running() -> None:
+    t = Timeline(Policy())
+    t.feed(ins.SetGoal(Goal.START))
+    t.feed(ins.Restart())
+    assert t.state is State.KILLED and t.inst.goal is Goal.START
+    effects = t.feed(ins.Exited(MAIN, None, signal.SIGTERM))
+    assert fx.Spawn(MAIN) in effects
+    assert t.state is State.RUNNING and t.inst.restarts == 0  # manual restarts are not respawns
+
+
+def test_stop_during_spawned_turns_at_once() -> None:
+    t = Timeline(Policy(type=ServiceType.ONESHOT))
+    t.feed(ins.SetGoal(Goal.START))
+    assert t.state is State.SPAWNED and t.inst.timer is TimerKind.START
+    t.feed(ins.SetGoal(Goal.STOP))
+    assert t.state is State.KILLED
+    t.feed(ins.Exited(MAIN, None, signal.SIGTERM))
+    assert t.state is State.WAITING
+
+
+def test_oneshot_is_running_without_a_process_after_success() -> None:
+    t = Timeline(Policy(type=ServiceType.ONESHOT))
+    t.feed(ins.SetGoal(Goal.START))
+    t.feed(ins.Exited(MAIN, 0))
+    assert t.state is State.RUNNING and not t.inst.main_alive and t.inst.ready
+
+
+def test_start_timeout_fails_the_start() -> None:
+    t = Timeline(Policy(type=ServiceType.ONESHOT, timeout_start=2))
+    t.feed(ins.SetGoal(Goal.START))
+    t.now += 2
+    t.feed(ins.TimerFired(TimerKind.START))
+    assert t.state is State.KILLED and t.inst.give_up
+    t.feed(ins.Exited(MAIN, None, signal.SIGTERM))
+    assert t.state is State.FAILED and "timeout_start" in t.inst.error
+
+
+def test_start_during_pre_stop_returns_to_running_without_a_new_started() -> None:
+    t = Timeline(Policy(hooks=frozenset({ProcessKind.PRE_STOP})))
+    t.feed(ins.SetGoal(Goal.START))
+    t.feed(ins.SetGoal(Goal.STOP))
+    assert t.state is State.PRE_STOP
+    t.feed(ins.SetGoal(Goal.START))
+    t.feed(ins.Exited(ProcessKind.PRE_STOP, 0))
+    assert t.state is State.RUNNING and t.events().count("started") == 1
+
+
+def test_stale_timer_is_ignored() -> None:
+    t = Timeline(Policy(hooks=frozenset({ProcessKind.PRE_START})))
+    t.feed(ins.SetGoal(Goal.START))
+    assert t.state is State.PRE_START and t.inst.timer is TimerKind.HOOK
+    assert t.feed(ins.TimerFired(TimerKind.KILL)) == []
+
+
+def test_spawn_failure_gives_up_with_the_reason() -> None:
+    t = Timeline(Policy(restart=RestartPolicy(mode=RestartMode.ALWAYS)))
+    t.inst, _ = step(t.inst, t.policy, ins.SetGoal(Goal.START), 0)
+    t.inst, _ = step(t.inst, t.policy, ins.Released(), 0)
+    assert t.state is State.SPAWNED
+    t.inst, _effects = step(t.inst, t.policy, ins.SpawnFailed(MAIN, "x: command not found"), 0)
+    t.inst, _ = step(t.inst, t.policy, ins.Released(), 0)
+    assert t.state is State.FAILED and "command not found" in t.inst.error
+    assert t.inst.goal is Goal.STOP

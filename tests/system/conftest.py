@@ -1,0 +1,137 @@
+"""Real daemons in temporary directories, driven through the real CLI and socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CORRAL = [sys.executable, "-m", "corral"]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail (never hang) after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Corral:
+    """One project directory with a corral.toml, its daemon, and a CLI pointed at it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.socket = str(root / ".corral" / "control.sock")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.output = root / "up.out"
+
+    def write(self, text: str, name: str = "corral.toml") -> Path:
+        path = self.root / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def up(self, *extra: str, wait: bool = True) -> subprocess.Popen[bytes]:
+        with open(self.output, "ab") as out:
+            self.process = subprocess.Popen(
+                [*CORRAL, "up", *extra],
+                cwd=self.root,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        if wait:
+            wait_until(lambda: self.ping(), 15, "the daemon's socket")
+        return self.process
+
+    def ping(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"corral up exited {self.process.returncode}:\n{self.log()}")
+        return self.run("status", timeout=10).returncode == 0
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace") if self.output.exists() else ""
+
+    def run(
+        self, *args: str, timeout: float = 30, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = dict(os.environ, CORRAL_SOCKET=self.socket)
+        full_env.update(env or {})
+        return subprocess.run(
+            [*CORRAL, *args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+        )
+
+    def ok(self, *args: str, timeout: float = 30) -> str:
+        result = self.run(*args, timeout=timeout)
+        assert result.returncode == 0, (
+            f"corral {' '.join(args)} -> {result.returncode}\n{result.stderr}"
+        )
+        return result.stdout
+
+    def status(self, name: str | None = None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = json.loads(self.ok("status", "--json"))
+        return [r for r in rows if name is None or r["name"] == name]
+
+    def one(self, name: str) -> dict[str, Any]:
+        rows = self.status(name)
+        assert len(rows) == 1, rows
+        return rows[0]
+
+    def wait_state(self, name: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
+        return wait_until(
+            lambda: (row := self.one(name))["state"] == state and row,
+            timeout,
+            f"{name} to be {state}",
+        )
+
+    def down(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            self.run("down", timeout=30)
+            self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def corral(tmp_path: Path) -> Iterator[Corral]:
+    instance = Corral(tmp_path)
+    try:
+        yield instance
+    finally:
+        instance.down()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    return True

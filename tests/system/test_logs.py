@@ -1,0 +1,96 @@
+"""Output capture: the memory ring, files with rotation, following, and floods."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from tests.system.conftest import CORRAL, Corral, wait_until
+
+
+def test_logs_tail_and_file(corral: Corral) -> None:
+    corral.write(
+        """
+        [service.talker]
+        script = "for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; sleep 60"
+        """
+    )
+    corral.up()
+    wait_until(lambda: "oops" in corral.ok("logs", "talker"), 5, "output")
+    tail = corral.ok("logs", "talker", "-n", "2").strip().split("\n")
+    assert len(tail) == 2 and tail[0].endswith("| line 5") and tail[1].endswith("| oops")
+    text = (corral.root / ".corral" / "logs" / "talker.log").read_text()
+    assert "line 1" in text and "oops" in text
+    assert "talker | line 1" in corral.log()  # honcho-style foreground lines
+
+
+def test_log_file_rotates_by_size(corral: Corral) -> None:
+    corral.write(
+        """
+        [service.chatty]
+        script = "i=0; while [ $i -lt 400 ]; do echo 'some fairly long line of output number' $i; i=$((i+1)); done; sleep 60"
+        log = { max_size = 4096, keep = 2 }
+        """
+    )
+    corral.up()
+    logs = corral.root / ".corral" / "logs"
+    wait_until(lambda: (logs / "chatty.log.2").exists(), 10, "two rotations")
+    assert not (logs / "chatty.log.3").exists()
+    assert (logs / "chatty.log").stat().st_size <= 4096 + 200
+    wait_until(lambda: "number 399" in (logs / "chatty.log").read_text(), 5, "the last line")
+
+
+def test_logs_follow_streams_new_lines(corral: Corral) -> None:
+    corral.write(
+        '[service.ticker]\nscript = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"\n'
+    )
+    corral.up()
+    follower = subprocess.Popen(
+        [*CORRAL, "logs", "ticker", "-f", "-n", "0", "--socket", corral.socket],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        first = follower.stdout.readline()
+        second = follower.stdout.readline()
+        assert "tick" in first and "tick" in second
+    finally:
+        follower.kill()
+        follower.wait(timeout=5)
+    corral.ok("status")  # the daemon noticed the follower leave and is fine
+
+
+def test_a_flooding_service_does_not_stall_the_daemon(corral: Corral) -> None:
+    corral.write(
+        """
+        [service.flood]
+        exec = ["sh", "-c", "yes 'flooding flooding flooding flooding flooding'"]
+        log = false
+
+        [service.quiet]
+        exec = ["sleep", "60"]
+        autostart = false
+        """
+    )
+    corral.up()
+    corral.wait_state("flood", "running")
+    time.sleep(0.5)
+    began = time.monotonic()
+    for _ in range(5):
+        corral.ok("status")
+    corral.ok("start", "quiet")
+    corral.ok("stop", "quiet")
+    assert time.monotonic() - began < 10
+    assert "flooding" in corral.ok("logs", "flood", "-n", "1")
+
+
+def test_a_line_without_newline_is_cut_not_buffered_forever(corral: Corral) -> None:
+    corral.write(
+        """
+        [service.noline]
+        script = "head -c 100000 /dev/zero | tr '\\\\0' x; sleep 60"
+        """
+    )
+    corral.up()
+    wait_until(lambda: "xxxx" in corral.ok("logs", "noline", "-n", "20"), 5, "the pieces")
