@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 
-from tests.system.conftest import Corral, pid_alive
+from tests.system.conftest import Corral, pid_alive, wait_until
 
 
 def _raw(path: str, payload: bytes, read: bool = True) -> bytes:
@@ -142,17 +141,11 @@ def test_runs_as_another_user_when_root(corral: Corral) -> None:
     corral.write('[service.asnobody]\nscript = "id -un; sleep 60"\nuser = "nobody"\n')
     corral.up()
     corral.wait_state("asnobody", "running")
-    deadline = time.monotonic() + 5
-    while "nobody" not in corral.ok("logs", "asnobody") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "nobody" in corral.ok("logs", "asnobody")
+    wait_until(lambda: "nobody" in corral.ok("logs", "asnobody"), 5, "id -un's output")
 
 
 def test_a_service_that_never_reads_stdin_is_fine(corral: Corral) -> None:
     corral.write('[service.reader]\nscript = "cat; echo stdin-closed; sleep 60"\n')
     corral.up()
     corral.wait_state("reader", "running")
-    deadline = time.monotonic() + 5
-    while "stdin-closed" not in corral.ok("logs", "reader") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "stdin-closed" in corral.ok("logs", "reader")
+    wait_until(lambda: "stdin-closed" in corral.ok("logs", "reader"), 5, "cat to see EOF")

@@ -10,7 +10,7 @@ from corral.control.protocol import Request
 from corral.control.server import Connection
 from corral.core.states import Goal, State
 from corral.daemon.logs import LogLine
-from corral.daemon.supervisor import Runtime, Supervisor, Target, settled, stopped
+from corral.daemon.supervisor import Runtime, Supervisor, Target, label, settled, stopped
 from corral.errors import OperationFailed, UsageError
 
 
@@ -82,9 +82,9 @@ class Commands:
         try:
             outcomes = await asyncio.wait_for(asyncio.gather(*futures), timeout)
         except TimeoutError:
-            waiting = [_label(rt) for rt, f in zip(runtimes, futures, strict=True) if not f.done()]
+            waiting = [label(rt) for rt, f in zip(runtimes, futures, strict=True) if not f.done()]
             raise OperationFailed(f"timed out waiting for: {', '.join(waiting)}") from None
-        failed = [_label(rt) for rt, ok in zip(runtimes, outcomes, strict=True) if not ok]
+        failed = [label(rt) for rt, ok in zip(runtimes, outcomes, strict=True) if not ok]
         if failed:
             raise OperationFailed(f"not running: {', '.join(failed)}")
         return [_brief(rt) for rt in runtimes]
@@ -125,7 +125,7 @@ class Commands:
         outcomes = await asyncio.gather(*(self.supervisor.until(rt, settled) for rt in runtimes))
         failed = [rt for rt, ok in zip(runtimes, outcomes, strict=True) if not ok]
         if failed:
-            reasons = "; ".join(f"{_label(rt)}: {rt.inst.error or rt.inst.state}" for rt in failed)
+            reasons = "; ".join(f"{label(rt)}: {rt.inst.error or rt.inst.state}" for rt in failed)
             raise OperationFailed(f"{verb} failed: {reasons}")
         return [_brief(rt) for rt in runtimes]
 
@@ -145,10 +145,6 @@ def _targets(raw: list[dict[str, Any]]) -> list[Target]:
             raise UsageError("a service name cannot be empty")
         targets.append(Target(item["name"], item.get("instance"), item.get("env") or {}))
     return targets
-
-
-def _label(rt: Runtime) -> str:
-    return f"{rt.inst.job}:{rt.inst.key}" if rt.inst.key else rt.inst.job
 
 
 def _brief(rt: Runtime) -> dict[str, Any]:

@@ -205,20 +205,22 @@ class Supervisor:
     # -- output and messages -------------------------------------------------------------
 
     def _output(self, rt: Runtime, process: str, texts: list[str]) -> None:
-        job = self.jobs.get(rt.inst.job)
+        """Lines a process printed: into the service's log, and to the foreground console."""
+        self._record(rt, process, texts, label(rt), texts)
+
+    def _say(self, rt: Runtime, text: str) -> None:
+        """corral's own word about an instance, logged beside its output."""
+        self._record(rt, "corral", [text], "corral", [f"{label(rt)}: {text}"])
+
+    def _record(
+        self, rt: Runtime, process: str, texts: list[str], console_name: str, shown: list[str]
+    ) -> None:
         now = time.time()
+        job = self.jobs.get(rt.inst.job)
         if job is not None and job.log is not None:
             job.log.add([LogLine(now, rt.inst.job, rt.inst.key, process, t) for t in texts])
         if self._console is not None:
-            self._console.lines(_label(rt), texts, now)
-
-    def _say(self, rt: Runtime, text: str) -> None:
-        job = self.jobs.get(rt.inst.job)
-        now = time.time()
-        if job is not None and job.log is not None:
-            job.log.add([LogLine(now, rt.inst.job, rt.inst.key, "corral", text)])
-        if self._console is not None:
-            self._console.lines("corral", [f"{_label(rt)}: {text}"], now)
+            self._console.lines(console_name, shown, now)
 
     def _state_changed(self, rt: Runtime, before: Instance) -> None:
         inst = rt.inst
@@ -302,12 +304,12 @@ class Supervisor:
         for rt in self._resolve(targets, create=False) or []:
             pid = rt.main_pid
             if pid is None:
-                idle.append(_label(rt))
+                idle.append(label(rt))
                 continue
             try:
                 os.kill(pid, rt.definition.reload_signal)
             except ProcessLookupError:
-                idle.append(_label(rt))
+                idle.append(label(rt))
         return idle
 
     def _resolve(self, targets: Iterable[Target], create: bool) -> list[Runtime]:
@@ -354,7 +356,8 @@ class Supervisor:
                 job.log.close()
 
 
-def _label(rt: Runtime) -> str:
+def label(rt: Runtime) -> str:
+    """``name`` or ``name:instance``, as users address it."""
     return f"{rt.inst.job}:{rt.inst.key}" if rt.inst.key else rt.inst.job
 
 
