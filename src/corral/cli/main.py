@@ -136,11 +136,11 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    names = [t["name"] for t in parse_targets(args.names)] if args.names else []
+    targets = parse_targets(args.names) if args.names else []
     with _client(args) as client:
-        rows = client.request("status", names=names)
-    if args.names:
-        wanted = {(t["name"], t.get("instance")) for t in parse_targets(args.names)}
+        rows = client.request("status", names=[t["name"] for t in targets])
+    if targets:
+        wanted = {(t["name"], t.get("instance")) for t in targets}
         rows = [
             r for r in rows if (r["name"], None) in wanted or (r["name"], r["instance"]) in wanted
         ]

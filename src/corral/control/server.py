@@ -47,10 +47,6 @@ class Connection:
         self._writer.write(protocol.encode(message))
         return True
 
-    @property
-    def closed(self) -> bool:
-        return self._writer.is_closing()
-
     async def until_peer_closes(self) -> None:
         """For streams: returns when the client hangs up (input meanwhile is ignored)."""
         while await self._reader.read(4096):

@@ -31,12 +31,6 @@ class State(StrEnum):
 #: States an instance stays in until told otherwise; every other state ends on its own.
 REST_STATES = frozenset({State.WAITING, State.RUNNING, State.FAILED})
 
-#: The start walk, in order: a stop in one of these turns the instance around.
-START_PATH = (State.STARTING, State.PRE_START, State.SPAWNED, State.POST_START)
-
-#: The stop walk, in order.
-STOP_PATH = (State.PRE_STOP, State.STOPPING, State.KILLED, State.POST_STOP)
-
 
 class ProcessKind(StrEnum):
     """Which of an instance's processes; the value is what the ``PROCESS`` variable says."""
@@ -46,15 +40,6 @@ class ProcessKind(StrEnum):
     POST_START = "post-start"
     PRE_STOP = "pre-stop"
     POST_STOP = "post-stop"
-
-
-#: The hooks, each with the state it runs in.
-HOOK_STATE = {
-    ProcessKind.PRE_START: State.PRE_START,
-    ProcessKind.POST_START: State.POST_START,
-    ProcessKind.PRE_STOP: State.PRE_STOP,
-    ProcessKind.POST_STOP: State.POST_STOP,
-}
 
 
 class ServiceType(StrEnum):
