@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.core.config import Command, load, locate, parse_source
+from corral.core.config import Command, load, locate
 from corral.core.states import ProcessKind, RestartMode, ServiceType
 from corral.errors import ConfigError
 
@@ -18,8 +18,11 @@ def one(text: str) -> object:
 
 
 def problems(text: str) -> list[str]:
-    _, found = parse_source("c.toml", text)
-    return [str(p) for p in found]
+    try:
+        load([("c.toml", text)])
+    except ConfigError as exc:
+        return [str(p) for p in exc.problems]
+    return []
 
 
 def test_a_full_service_parses_into_typed_values() -> None:
@@ -98,8 +101,20 @@ def test_defaults() -> None:
         ("pre_start = []", "expected a command, got an empty one"),
         ("log = { size = 1 }", "unknown log key"),
         ('log = { max_size = "lots" }', "expected a size in bytes"),
-        ('type = "notify"', 'type "notify" is not implemented in this version yet'),
-        ('requires = ["b"]', '"requires" is part of the design but not implemented'),
+        ('type = "forking"', 'type "forking" needs pid_file'),
+        ('pid_file = "x.pid"', 'pid_file is only for type "forking"'),
+        ('requires = ["b"]', 'service.a.requires: no service or alias named "b"'),
+        ('after = ["a"]', "a service cannot depend on itself"),
+        ("requires = [1]", "expected a list of service names"),
+        ('while = "b"', '"while" is part of the design but not implemented'),
+        ("ready_fd = 1", "expected a file descriptor number from 3 to 1023"),
+        ('ready = { tcp = "nowhere" }', 'expected "HOST:PORT"'),
+        ('ready = { tcp = "h:1", exec = "true" }', "exactly one of tcp, http, exec, log"),
+        ('ready = { http = "ftp://x" }', "expected a URL"),
+        ('ready = { log = "(" }', "not a valid regular expression"),
+        ('ready = { tcp = "h:1", every = 1 }', "unknown ready key"),
+        ('actions = { "a b" = "x" }', "not a valid action name"),
+        ("actions = { go = { timeout = 1 } }", "expected { command = ..., timeout = ... }"),
         ("wibble = 1", 'unknown key "wibble"'),
         ('user = ""', "expected a non-empty string"),
         ('exec = "unterminated \'quote"', "cannot split the command line"),
@@ -166,3 +181,49 @@ def test_arbitrary_text_never_crashes_the_loader(text: str) -> None:
         load([("c.toml", text)])
     except ConfigError as exc:
         assert all(p.file == "c.toml" for p in exc.problems)
+
+
+def test_dependency_keys_load() -> None:
+    defs = load(
+        [
+            (
+                "c.toml",
+                "[service.db]\nexec = 'pg'\ntype = 'notify'\nprovides = ['database']\n"
+                "[service.web]\nexec = 'w'\nrequires = ['database']\nwants = 'cache'\n"
+                "ready = { tcp = '127.0.0.1:80', interval = '50ms', timeout = 3 }\n"
+                "actions = { rotate = 'kill -USR1 $MAINPID', slow = { command = ['x'], timeout = 2 } }\n"
+                "[service.cache]\nexec = 'c'\nready_fd = 3\n"
+                "[service.fork]\nexec = 'f'\ntype = 'forking'\npid_file = '/run/f.pid'\n",
+            )
+        ]
+    )
+    web = defs["web"]
+    assert web.requires == ("database",) and web.wants == ("cache",)
+    assert web.ready is not None and web.ready.kind == "tcp" and web.ready.interval == 0.05
+    assert web.ready.timeout == 3 and web.actions["slow"].timeout == 2
+    assert web.actions["rotate"].command.script == "kill -USR1 $MAINPID"
+    assert defs["cache"].policy.signals_ready and not defs["cache"].policy.ready_on_spawn
+    assert defs["fork"].pid_file == "/run/f.pid"
+
+
+def test_a_dependency_cycle_is_an_error_naming_the_cycle() -> None:
+    text = (
+        "[service.a]\nexec = 'x'\nrequires = ['b']\n"
+        "[service.b]\nexec = 'x'\nafter = ['c']\n"
+        "[service.c]\nexec = 'x'\nrequires = ['a']\n"
+    )
+    found = problems(text)
+    assert len(found) == 1
+    assert "dependency cycle" in found[0]
+    assert any(c in found[0] for c in ("a -> b -> c -> a", "b -> c -> a -> b", "c -> a -> b -> c"))
+
+
+def test_an_alias_cannot_shadow_a_service_or_another_alias() -> None:
+    text = (
+        "[service.a]\nexec = 'x'\nprovides = ['b']\n"
+        "[service.b]\nexec = 'x'\nprovides = ['z']\n"
+        "[service.c]\nexec = 'x'\nprovides = ['z']\n"
+    )
+    found = problems(text)
+    assert any('"b" is already a service name' in p for p in found)
+    assert any('"z" is already provided by b' in p for p in found)

@@ -153,3 +153,60 @@ def test_spawn_failure_gives_up_with_the_reason() -> None:
     t.inst, _ = step(t.inst, t.policy, ins.Released(), 0)
     assert t.state is State.FAILED and "command not found" in t.inst.error
     assert t.inst.goal is Goal.STOP
+
+
+def test_forking_launcher_exit_waits_for_the_pid_file_then_adopts() -> None:
+    t = Timeline(Policy(type=ServiceType.FORKING, timeout_start=5))
+    t.feed(ins.SetGoal(Goal.START))
+    t.feed(ins.Exited(MAIN, 0))
+    assert t.state is State.SPAWNED and t.inst.launched and not t.inst.main_alive
+    assert t.inst.timer is TimerKind.START
+    t.feed(ins.Adopted())
+    t.feed(ins.Ready())
+    assert t.state is State.RUNNING and t.inst.main_alive and not t.inst.launched
+
+
+def test_forking_launcher_that_fails_fails_the_start() -> None:
+    t = Timeline(Policy(type=ServiceType.FORKING))
+    t.feed(ins.SetGoal(Goal.START))
+    t.feed(ins.Exited(MAIN, 1))
+    assert t.state is State.FAILED and "status 1" in t.inst.error
+
+
+def test_a_failed_requirement_fails_the_waiting_start_without_running_anything() -> None:
+    t = Timeline(Policy())
+    t.inst, effects = step(t.inst, t.policy, ins.SetGoal(Goal.START), 0.0)
+    assert t.state is State.STARTING  # held: the daemon waits for the requirements
+    t.inst, _ = step(t.inst, t.policy, ins.RequirementFailed("requirement db failed"), 0.0)
+    assert t.inst.goal is Goal.STOP
+    effects = t.feed(ins.Released())
+    assert t.state is State.FAILED and t.inst.error == "requirement db failed"
+    assert not any(isinstance(e, fx.Spawn) and e.process is MAIN for e in effects)
+    stopping = [e for e in t.log if isinstance(e, fx.Emit) and e.name == "stopping"]
+    assert stopping[-1].env["RESULT"] == "failed" and "PROCESS" not in stopping[-1].env
+
+
+def test_extend_timeout_rearms_the_start_deadline() -> None:
+    t = Timeline(Policy(type=ServiceType.NOTIFY, timeout_start=2))
+    t.feed(ins.SetGoal(Goal.START))
+    assert t.feed(ins.ExtendTimeout(30.0)) == [fx.SetTimer(TimerKind.START, 30.0)]
+
+
+def test_destroy_skips_stop_hooks_and_kills_at_once() -> None:
+    hooks = frozenset({ProcessKind.PRE_STOP, ProcessKind.POST_STOP})
+    t = Timeline(Policy(hooks=hooks, restart=RestartPolicy(mode=RestartMode.ALWAYS)))
+    t.feed(ins.SetGoal(Goal.START))
+    effects = t.feed(ins.Destroy())
+    assert fx.Signal(MAIN, signal.SIGKILL) in effects
+    assert not any(isinstance(e, fx.Spawn) for e in effects)
+    effects = t.feed(ins.Exited(MAIN, None, signal.SIGKILL))
+    assert t.state is State.WAITING and t.inst.goal is Goal.STOP and t.inst.restarts == 0
+    assert not any(isinstance(e, fx.Spawn) for e in effects)
+
+
+def test_a_probe_that_gives_up_fails_the_start_like_a_timeout() -> None:
+    t = Timeline(Policy(signals_ready=True))
+    t.feed(ins.SetGoal(Goal.START))
+    assert t.state is State.SPAWNED and t.inst.timer is TimerKind.START
+    t.feed(ins.NotReady("ready probe did not pass"))
+    assert t.state is State.KILLED and t.inst.give_up

@@ -31,7 +31,7 @@ ORDER = {
 class MachineWorld(RuleBasedStateMachine):
     policy: Policy
 
-    @initialize(policy=policies, spawn_ok=st.lists(st.booleans(), min_size=1, max_size=4))
+    @initialize(policy=policies(), spawn_ok=st.lists(st.booleans(), min_size=1, max_size=4))
     def setup(self, policy: Policy, spawn_ok: list[bool]) -> None:
         self.policy = policy
         self.inst = Instance(job="job")
@@ -44,6 +44,7 @@ class MachineWorld(RuleBasedStateMachine):
         self.walk: list[ProcessKind] = []
         self.queue: list[ins.Input] = []
         self.draining = False
+        self.adopted = False
 
     def feed(self, event: ins.Input) -> None:
         """Like the daemon: inputs caused by applying effects wait until all are applied."""
@@ -71,6 +72,8 @@ class MachineWorld(RuleBasedStateMachine):
                         ProcessKind.MAIN,
                     ), f"{kind} after {self.walk}"
                 self.walk.append(kind)
+                if kind is ProcessKind.MAIN:
+                    self.adopted = False
                 ok = self.spawn_ok[self.spawns % len(self.spawn_ok)]
                 self.spawns += 1
                 if ok:
@@ -112,6 +115,34 @@ class MachineWorld(RuleBasedStateMachine):
     @rule()
     def ready(self) -> None:
         self.feed(ins.Ready())
+
+    @precondition(lambda self: self.inst.launched)
+    @rule()
+    def pid_file_names_the_main(self) -> None:
+        self.alive.add(ProcessKind.MAIN)
+        self.adopted = True
+        self.feed(ins.Adopted())
+
+    @rule()
+    def probe_gives_up(self) -> None:
+        self.feed(ins.NotReady("probe gave up"))
+
+    @rule()
+    def requirement_fails(self) -> None:
+        self.feed(ins.RequirementFailed("requirement db failed"))
+
+    @rule(seconds=st.sampled_from([0.5, 100.0]))
+    def extend_timeout(self, seconds: float) -> None:
+        self.feed(ins.ExtendTimeout(seconds))
+
+    @rule()
+    def destroy(self) -> None:
+        """As the daemon does: SIGKILL everything first, then tell the machine."""
+        self.feed(ins.Destroy())
+        assert self.inst.goal is Goal.STOP
+        for kind in sorted(self.alive):
+            self.alive.discard(kind)
+            self.feed(ins.Exited(kind, None, 9))
 
     @precondition(lambda self: self.timer is not None)
     @rule(dt=st.sampled_from([0.0, 0.5, 5.0, 30.0]))
@@ -168,6 +199,9 @@ class MachineWorld(RuleBasedStateMachine):
             or inst.hook is not None
             or (inst.main_alive and inst.state in (State.SPAWNED, State.KILLED))
         )
+        if inst.launched:
+            assert inst.state is State.SPAWNED
+            assert self.timer is not None, "a forking start waits for its pid file with a deadline"
         assert waiting_on, f"{inst.state} waits for nothing"
 
     def teardown(self) -> None:
@@ -184,8 +218,12 @@ class MachineWorld(RuleBasedStateMachine):
             elif inst.hook is not None:
                 self.alive.discard(inst.hook)
                 self.feed(ins.Exited(inst.hook, 0))
+            elif inst.state is State.SPAWNED and inst.launched:
+                self.pid_file_names_the_main()
             elif inst.state is State.SPAWNED and inst.main_alive:
-                if self.policy.type is ServiceType.ONESHOT:
+                if self.policy.type is ServiceType.ONESHOT or (
+                    self.policy.type is ServiceType.FORKING and not self.adopted
+                ):
                     self.alive.discard(ProcessKind.MAIN)
                     self.feed(ins.Exited(ProcessKind.MAIN, 0))
                 else:

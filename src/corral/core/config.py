@@ -15,18 +15,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.core.graph import Graph, Node
 from corral.core.machine import Policy
 from corral.core.restart import RestartPolicy
 from corral.core.states import ProcessKind, RestartMode, ServiceType
 from corral.errors import ConfigError, ConfigProblem
 
 #: Keys of DESIGN.md that this version does not implement yet: refused, never ignored.
-NOT_YET = frozenset(
-    {
-        "requires", "wants", "after", "provides", "ready", "ready_fd", "pid_file", "sockets",
-        "start_on", "stop_on", "while", "instance", "actions", "override",
-    }
-)  # fmt: skip
+NOT_YET = frozenset({"sockets", "start_on", "stop_on", "while", "instance", "override"})
 
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -48,6 +44,34 @@ class LogConfig:
     max_size: int = 10 * 1024 * 1024
     keep: int = 5
     lines: int = 1000  # lines kept in memory for ``corral logs``
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """``ready = {...}``: a check that must pass before the service counts as ready.
+
+    ``kind`` is tcp (``target`` is "host:port"), http (a URL; any status below 400 passes),
+    exec (``command`` exits 0) or log (``target`` is a regex matched against output lines).
+    Attempts repeat every ``interval``; ``timeout`` bounds all of them (None: timeout_start).
+    """
+
+    kind: str
+    target: str = ""
+    command: Command | None = None
+    interval: float = 0.2
+    timeout: float | None = None
+
+
+#: Each probe attempt (a connect, a request, an exec) is cut off after this long.
+PROBE_ATTEMPT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """``actions = { NAME = command }``: run on demand by ``corral action``."""
+
+    command: Command
+    timeout: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +98,14 @@ class Definition:
     hooks: Mapping[ProcessKind, Command] = field(default_factory=dict)
     autostart: bool = True
     log: LogConfig = LogConfig()
+    requires: tuple[str, ...] = ()
+    wants: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
+    ready_fd: int | None = None
+    pid_file: str | None = None
+    ready: Probe | None = None
+    actions: Mapping[str, Action] = field(default_factory=dict)
 
     @property
     def policy(self) -> Policy:
@@ -81,6 +113,7 @@ class Definition:
         return Policy(
             has_main=self.main is not None,
             type=self.type,
+            signals_ready=self.ready is not None or self.ready_fd is not None,
             hooks=frozenset(self.hooks),
             restart=self.restart,
             stop_signal=self.stop_signal,
@@ -308,6 +341,93 @@ def _log(value: object) -> LogConfig:
     )
 
 
+def _names(value: object) -> tuple[str, ...]:
+    """Service names (or aliases): a list of strings, or one string."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise _Bad(f"expected a list of service names, got {_type_name(value)}")
+    for item in items:
+        if not SERVICE_NAME.match(item):
+            raise _Bad(f'"{item}" is not a valid service name')
+    return tuple(dict.fromkeys(items))
+
+
+def _ready_fd(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 3 <= value <= 1023:
+        return value
+    raise _Bad(f"expected a file descriptor number from 3 to 1023, got {value!r}")
+
+
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+def _host_port(text: str) -> str:
+    match = _HOST_PORT.match(text)
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise _Bad(f'ready.tcp: expected "HOST:PORT" such as "127.0.0.1:8000", got "{text}"')
+    return text
+
+
+def _probe(value: object) -> Probe:
+    if not isinstance(value, dict):
+        raise _Bad(
+            f'expected a table such as {{ tcp = "127.0.0.1:8000" }}, got {_type_name(value)}'
+        )
+    kinds = [k for k in ("tcp", "http", "exec", "log") if k in value]
+    unknown = set(value) - {"tcp", "http", "exec", "log", "interval", "timeout"}
+    if unknown:
+        raise _Bad(f"unknown ready key(s) {sorted(unknown)}: expected tcp, http, exec or log, "
+                   "with interval and timeout")  # fmt: skip
+    if len(kinds) != 1:
+        raise _Bad("expected exactly one of tcp, http, exec, log")
+    kind = kinds[0]
+    raw = value[kind]
+    interval = _duration(value.get("interval", 0.2))
+    timeout = _duration(value["timeout"]) if "timeout" in value else None
+    if interval <= 0:
+        raise _Bad("ready.interval: expected a duration above 0")
+    if kind == "exec":
+        return Probe(kind, command=_hook(raw), interval=interval, timeout=timeout)
+    target = _nonempty_string(raw)
+    if kind == "tcp":
+        _host_port(target)
+    elif kind == "http":
+        if not re.match(r"^http://[^/\s]+(/\S*)?$", target):
+            raise _Bad(
+                f'ready.http: expected a URL such as "http://127.0.0.1:8000/health", got "{target}"'
+            )
+    else:
+        try:
+            re.compile(target)
+        except re.error as exc:
+            raise _Bad(f"ready.log: not a valid regular expression: {exc}") from None
+    return Probe(kind, target=target, interval=interval, timeout=timeout)
+
+
+ACTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
+
+def _actions(value: object) -> dict[str, Action]:
+    if not isinstance(value, dict):
+        raise _Bad(f"expected a table of NAME = command, got {_type_name(value)}")
+    actions: dict[str, Action] = {}
+    for name, raw in value.items():
+        if not ACTION_NAME.match(name):
+            raise _Bad(f'"{name}" is not a valid action name (letters, digits, _ and -)')
+        if isinstance(raw, dict):
+            unknown = set(raw) - {"command", "timeout"}
+            if unknown or "command" not in raw:
+                raise _Bad(f"{name}: expected {{ command = ..., timeout = ... }}")
+            timeout = _duration(raw.get("timeout", 60.0))
+            actions[name] = Action(_hook(raw["command"]), timeout)
+        else:
+            try:
+                actions[name] = Action(_hook(raw))
+            except _Bad as exc:
+                raise _Bad(f"{name}: {exc}") from None
+    return actions
+
+
 _PARSERS: dict[str, Callable[[object], Any]] = {
     "description": _string,
     "exec": _argv,
@@ -333,11 +453,15 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "post_stop": _hook,
     "autostart": _boolean,
     "log": _log,
+    "requires": _names,
+    "wants": _names,
+    "after": _names,
+    "provides": _names,
+    "ready_fd": _ready_fd,
+    "pid_file": _nonempty_string,
+    "ready": _probe,
+    "actions": _actions,
 }
-
-#: Service types whose readiness protocols this version implements.
-IMPLEMENTED_TYPES = frozenset({ServiceType.SIMPLE, ServiceType.ONESHOT})
-
 
 # -- locating keys in the text, for line numbers ---------------------------------------------
 
@@ -437,8 +561,13 @@ def _parse_service(
     if "exec" in table and "script" in table:
         problem("give either exec or script, not both", "script")
     service_type = values.get("type", ServiceType.SIMPLE)
-    if service_type not in IMPLEMENTED_TYPES:
-        problem(f'type "{service_type}" is not implemented in this version yet', "type")
+    if service_type is ServiceType.FORKING and "pid_file" not in table:
+        problem('type "forking" needs pid_file: the file where the daemon writes its pid', "type")
+    if "pid_file" in values and service_type is not ServiceType.FORKING:
+        problem('pid_file is only for type "forking"', "pid_file")
+    if "ready_fd" in values and service_type is not ServiceType.SIMPLE:
+        problem(f'ready_fd is for type "simple"; type "{service_type}" has its own readiness',
+                "ready_fd")  # fmt: skip
     has_main = "exec" in values or "script" in values
     if not has_main and "exec" not in table and "script" not in table:
         problem("expected exec or script (jobs without a process come in a later version)")
@@ -465,7 +594,8 @@ def _parse_service(
         k: values[k]
         for k in (
             "description", "env", "env_file", "cwd", "user", "group", "umask", "stop_signal",
-            "stop_timeout", "reload_signal", "timeout_start", "autostart", "log",
+            "stop_timeout", "reload_signal", "timeout_start", "autostart", "log", "requires",
+            "wants", "after", "provides", "ready_fd", "pid_file", "ready", "actions",
         )
         if k in values
     }  # fmt: skip
@@ -486,10 +616,24 @@ def load(sources: Iterable[tuple[str, str]]) -> dict[str, Definition]:
     problem of every source, so that nothing half-loaded is ever used."""
     definitions: dict[str, Definition] = {}
     problems: list[ConfigProblem] = []
+    texts: dict[str, str] = {}
     for path, text in sources:
+        texts[path] = text
         found, source_problems = parse_source(path, text)
         problems.extend(source_problems)
         definitions.update(found)  # a later source replaces a service of the same name
+    if not problems:
+        for issue in graph_of(definitions).problems:
+            source = definitions[issue.service].source
+            line = locate(texts.get(source, ""), issue.service, issue.key)
+            problems.append(ConfigProblem(source, issue.message, issue.service, issue.key, line))
     if problems:
         raise ConfigError(problems)
     return definitions
+
+
+def graph_of(definitions: Mapping[str, Definition]) -> Graph:
+    """The dependency graph of a set of definitions (its ``problems`` say what is wrong)."""
+    return Graph(
+        {name: Node(d.requires, d.wants, d.after, d.provides) for name, d in definitions.items()}
+    )

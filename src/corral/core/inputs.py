@@ -64,4 +64,38 @@ class Released:
     """Every job the held lifecycle event (``starting``/``stopping``) touched has settled."""
 
 
-Input = SetGoal | Restart | Spawned | SpawnFailed | Exited | Ready | TimerFired | Released
+@dataclass(frozen=True, slots=True)
+class Adopted:
+    """A ``forking`` service's pid file named a live process, which is now the main one."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotReady:
+    """A readiness probe gave up (its own timeout); the start fails like a timeout."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementFailed:
+    """A service this instance ``requires`` failed or was stopped while it was starting."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendTimeout:
+    """``EXTEND_TIMEOUT_USEC``: the armed start (or stop) deadline moves to ``seconds`` away."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Destroy:
+    """``corral destroy``: every process was SIGKILLed; go down at once, no stop hooks."""
+
+
+Input = (
+    SetGoal | Restart | Spawned | SpawnFailed | Exited | Ready | TimerFired | Released
+    | Adopted | NotReady | RequirementFailed | ExtendTimeout | Destroy
+)  # fmt: skip

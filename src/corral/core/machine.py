@@ -49,25 +49,31 @@ class Policy:
 
     has_main: bool = True
     type: ServiceType = ServiceType.SIMPLE
+    signals_ready: bool = False  # readiness comes from ready_fd or a probe (any type)
     hooks: frozenset[ProcessKind] = frozenset()
     restart: RestartPolicy = RestartPolicy()
     stop_signal: int = SIGTERM
     stop_timeout: float = 10.0
     timeout_start: float = 90.0
 
+    @property
+    def ready_on_spawn(self) -> bool:
+        """A plain simple service is ready once exec'd; every other waits for a signal."""
+        return self.type is ServiceType.SIMPLE and not self.signals_ready
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
     """Why a walk is a failure: a process exited badly, timed out or could not be spawned."""
 
-    process: ProcessKind
+    process: ProcessKind | None  # None: no process failed (a requirement did)
     status: int | None = None
     signal: int | None = None
     reason: str = ""
 
     def describe(self) -> str:
         if self.reason:
-            return f"{self.process}: {self.reason}"
+            return f"{self.process}: {self.reason}" if self.process else self.reason
         if self.signal is not None:
             return f"{self.process} killed by {signal_name(self.signal)}"
         return f"{self.process} exited with status {self.status}"
@@ -87,6 +93,8 @@ class Instance:
     failure: Failure | None = None  # why this stop walk happens, if it is a failure
     hook_failure: Failure | None = None  # the running hook timed out
     main_alive: bool = False
+    launched: bool = False  # forking: the launcher exited 0; waiting for the pid file
+    destroying: bool = False  # this stop walk is a ``destroy``: no hooks, SIGKILL only
     hook: ProcessKind | None = None  # the hook process alive now
     timer: TimerKind | None = None
     ready: bool = False
@@ -175,7 +183,7 @@ class _Step:
         if with_result:
             failure = self.inst.failure
             env["RESULT"] = "failed" if failure is not None else "ok"
-            if failure is not None:
+            if failure is not None and failure.process is not None:
                 env["PROCESS"] = str(failure.process)
                 if failure.signal is not None:
                     env["EXIT_SIGNAL"] = signal_name(failure.signal)
@@ -200,7 +208,7 @@ class _Step:
 
     def _enter_starting(self) -> None:
         self._cancel_timer()
-        self._set(failure=None, give_up=False, restarting=False, respawning=False)
+        self._set(failure=None, give_up=False, restarting=False, respawning=False, destroying=False)
         self._emit(fx.Emit("starting", self._lifecycle_env(False), hold=True))
 
     def _enter_pre_start(self) -> None:
@@ -213,9 +221,9 @@ class _Step:
         if not self.policy.has_main:
             self._became_ready()
             return
-        self._set(main_alive=True)  # the last exit stays visible while the new one runs
+        self._set(main_alive=True, launched=False)  # the last exit stays visible meanwhile
         self._emit(fx.Spawn(ProcessKind.MAIN))
-        if self.policy.type is not ServiceType.SIMPLE:
+        if not self.policy.ready_on_spawn:
             self._set_timer(TimerKind.START, self.policy.timeout_start)
 
     def _enter_post_start(self) -> None:
@@ -237,12 +245,13 @@ class _Step:
 
     def _enter_stopping(self) -> None:
         self._cancel_timer()
-        self._set(ready=False, ready_since=None)
+        self._set(ready=False, ready_since=None, launched=False)
         self._emit(fx.Emit("stopping", self._lifecycle_env(True), hold=True))
 
     def _enter_killed(self) -> None:
         if self.inst.main_alive:
-            self._emit(fx.Signal(ProcessKind.MAIN, self.policy.stop_signal))
+            number = SIGKILL if self.inst.destroying else self.policy.stop_signal
+            self._emit(fx.Signal(ProcessKind.MAIN, number))
             self._set_timer(TimerKind.KILL, self.policy.stop_timeout)
         else:
             self._goto(State.POST_STOP)
@@ -251,21 +260,22 @@ class _Step:
         if self.policy.has_main:
             # Sweep what the main process left behind in its group (double forks and all).
             self._emit(fx.Signal(ProcessKind.MAIN, SIGKILL))
-        if ProcessKind.POST_STOP in self.policy.hooks:
+        if ProcessKind.POST_STOP in self.policy.hooks and not self.inst.destroying:
             self._spawn_hook(ProcessKind.POST_STOP, self.policy.stop_timeout)
         else:
             self._finish_stop()
 
     def _enter_rest(self) -> None:
         self._cancel_timer()
-        self._set(restarting=False, respawning=False, ready=False)
+        self._set(restarting=False, respawning=False, ready=False, destroying=False)
 
     # -- transitions shared by several inputs --------------------------------------------
 
     def _begin_stop(self) -> None:
         """Leave ``running`` downwards."""
         self._set(ready=False)
-        if ProcessKind.PRE_STOP in self.policy.hooks and self.inst.main_alive:
+        hooks = self.policy.hooks
+        if ProcessKind.PRE_STOP in hooks and self.inst.main_alive and not self.inst.destroying:
             self._goto(State.PRE_STOP)
         else:
             self._goto(State.STOPPING)
@@ -278,6 +288,7 @@ class _Step:
 
     def _became_ready(self) -> None:
         self._cancel_timer()
+        self._set(launched=False)
         self._goto(State.POST_START)
 
     def _finish_stop(self) -> None:
@@ -369,7 +380,7 @@ class _Step:
                 self._on_restart()
             case ins.Spawned(process=ProcessKind.MAIN):
                 # Counted alive when its Spawn was emitted; a simple service is ready now.
-                simple = self.policy.type is ServiceType.SIMPLE
+                simple = self.policy.ready_on_spawn
                 if simple and self.inst.state is State.SPAWNED and self.inst.main_alive:
                     self._became_ready()
             case ins.Spawned():
@@ -387,6 +398,51 @@ class _Step:
                 self._on_timer(kind)
             case ins.Released():
                 self._on_released()
+            case ins.Adopted():
+                if self.inst.state is State.SPAWNED and self.inst.launched:
+                    self._set(main_alive=True, launched=False)
+            case ins.NotReady(reason=reason):
+                if self.inst.state is State.SPAWNED and (
+                    self.inst.main_alive or self.inst.launched
+                ):
+                    self._cancel_timer()
+                    self._emit(fx.Note(reason))
+                    self._respawn_or_stop(Failure(ProcessKind.MAIN, reason=reason))
+            case ins.RequirementFailed(reason=reason):
+                self._on_requirement_failed(reason)
+            case ins.ExtendTimeout(seconds=seconds):
+                inst = self.inst
+                if inst.timer is TimerKind.START or (
+                    inst.timer is TimerKind.KILL and inst.state is State.KILLED
+                ):
+                    self._set_timer(inst.timer, seconds)
+            case ins.Destroy():
+                self._on_destroy()
+
+    def _on_requirement_failed(self, reason: str) -> None:
+        """Only a start that has not run anything yet waits on its requirements."""
+        if self.inst.state is State.STARTING and self.inst.goal is Goal.START:
+            failure = Failure(None, reason=reason)
+            self._set(goal=Goal.STOP, give_up=True, failure=failure, error=reason)
+            self._emit(fx.Note(reason))
+
+    def _on_destroy(self) -> None:
+        """Go down by the shortest path; the daemon has already SIGKILLed every process."""
+        inst = self.inst
+        if inst.state in (State.WAITING, State.FAILED):
+            self._set(goal=Goal.STOP)
+            return
+        self._set(
+            goal=Goal.STOP, restarting=False, respawning=False, destroying=True, error="destroyed"
+        )
+        if inst.main_alive:
+            self._emit(fx.Signal(ProcessKind.MAIN, SIGKILL))
+        if inst.hook is not None:
+            self._emit(fx.Signal(inst.hook, SIGKILL))
+        if inst.state in (State.RUNNING, State.SPAWNED):
+            self._goto(State.STOPPING)
+        elif inst.state is State.POST_STOP and inst.timer is TimerKind.RESPAWN:
+            self._goto(State.WAITING)
 
     def _on_start(self) -> None:
         state = self.inst.state
@@ -448,6 +504,10 @@ class _Step:
             return
         self._set(main_alive=False, exit_status=event.status, exit_signal=event.signal)
         state = self.inst.state
+        forking = self.policy.type is ServiceType.FORKING
+        if state is State.SPAWNED and forking and event.status == 0 and not self.inst.launched:
+            self._set(launched=True)  # the launcher is done; the pid file names the main
+            return
         if state is State.SPAWNED:
             self._cancel_timer()
             if self.policy.type is ServiceType.ONESHOT and event.status == 0:
