@@ -189,6 +189,43 @@ def _print_log(line: dict[str, Any]) -> None:
     print(f"{stamp} {name}{tag} | {line['text']}")
 
 
+def cmd_destroy(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        for row in client.request("destroy", targets=parse_targets(args.names)):
+            name = row["name"] + (f":{row['instance']}" if row["instance"] else "")
+            print(f"destroyed {name}")
+    return EXIT_OK
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    """Run a service's action and exit with its status; the call chain travels along."""
+    target = parse_targets([args.name])[0]
+    chain = [link for link in os.environ.get("CORRAL_CALL_CHAIN", "").split(",") if link]
+    with _client(args) as client:
+        result = client.request(
+            "action", target=target, action=args.action, args=args.args, chain=chain
+        )
+    sys.stdout.write(result["output"])
+    if result["timed_out"]:
+        print(f"corral: action {args.action} timed out", file=sys.stderr)
+        return EXIT_FAILED
+    if result["signal"] is not None:
+        print(f"corral: action {args.action} killed by {result['signal']}", file=sys.stderr)
+        return EXIT_FAILED
+    return int(result["status"])
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        graph = client.request("graph")
+    if args.format == "dot":
+        sys.stdout.write(graph["dot"])
+    else:
+        del graph["dot"]
+        _print_json(graph)
+    return EXIT_OK
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     if args.config_command != "check":
         raise AssertionError(args.config_command)
@@ -259,6 +296,16 @@ def _no_args(p: argparse.ArgumentParser) -> None:
     pass
 
 
+def _action_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="NAME or NAME:INSTANCE")
+    p.add_argument("action", metavar="ACTION")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG")
+
+
+def _graph_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=["dot", "json"], default="dot")
+
+
 #: name -> (function, one-line help, adds the command's arguments)
 COMMANDS: dict[str, tuple[Command, str, Callable[[argparse.ArgumentParser], None]]] = {
     "up": (cmd_up, "run the supervisor in the foreground (-d: in the background)", _up_args),
@@ -270,6 +317,9 @@ COMMANDS: dict[str, tuple[Command, str, Callable[[argparse.ArgumentParser], None
     "status": (cmd_status, "show services and instances", _status_args),
     "wait": (cmd_wait, "wait until services are ready", _wait_args),
     "logs": (cmd_logs, "show a service's output", _logs_args),
+    "destroy": (cmd_destroy, "SIGKILL a service, its dependents and all they left", _names_args),
+    "action": (cmd_action, "run a service's action; exit with its status", _action_args),
+    "graph": (cmd_graph, "print the dependency graph", _graph_args),
     "config": (cmd_config, "check the configuration", _config_args),
 }
 

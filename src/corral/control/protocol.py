@@ -28,6 +28,9 @@ COMMANDS: dict[str, frozenset[str]] = {
     "wait": frozenset({"names", "timeout"}),
     "logs": frozenset({"name", "instance", "lines", "follow"}),
     "down": frozenset(),
+    "destroy": frozenset({"targets"}),
+    "action": frozenset({"target", "action", "args", "chain"}),
+    "graph": frozenset(),
 }
 
 
@@ -103,6 +106,14 @@ def _check_names(cmd: str, value: object) -> None:
         raise ProtocolError(f"{cmd}: 'names' must be a list of strings")
 
 
+def _check_strings(key: str) -> Any:
+    def check(cmd: str, value: object) -> None:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ProtocolError(f"{cmd}: '{key}' must be a list of strings")
+
+    return check
+
+
 def _check_bool(key: str) -> Any:
     def check(cmd: str, value: object) -> None:
         if not isinstance(value, bool):
@@ -139,5 +150,9 @@ _CHECKS = {
     "timeout": _check_number,
     "lines": _check_lines,
     "name": _check_string("name"),
+    "action": _check_string("action"),
+    "target": lambda cmd, value: _check_targets(cmd, [value]),
+    "args": _check_strings("args"),
+    "chain": _check_strings("chain"),
     "instance": _check_string("instance", nullable=True),
 }

@@ -76,6 +76,8 @@ class Failure:
             return f"{self.process}: {self.reason}" if self.process else self.reason
         if self.signal is not None:
             return f"{self.process} killed by {signal_name(self.signal)}"
+        if self.status is None:
+            return f"{self.process} exited (status unknown: not corral's child)"
         return f"{self.process} exited with status {self.status}"
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from corral.control.protocol import Request
 from corral.control.server import Connection
+from corral.core.machine import signal_name
 from corral.core.states import Goal, State
 from corral.daemon.logs import LogLine
 from corral.daemon.supervisor import Runtime, Supervisor, Target, label, settled, stopped
@@ -113,6 +114,33 @@ class Commands:
         finally:
             log.followers.discard(follower)
         return None
+
+    async def cmd_destroy(self, connection: Connection, targets: list[dict[str, Any]]) -> Any:
+        runtimes = self.supervisor.destroy(_targets(targets))
+        await asyncio.gather(*(self.supervisor.until(rt, stopped) for rt in runtimes))
+        return [_brief(rt) for rt in runtimes]
+
+    async def cmd_action(
+        self,
+        connection: Connection,
+        target: dict[str, Any],
+        action: str,
+        args: list[str] | None = None,
+        chain: list[str] | None = None,
+    ) -> Any:
+        outcome = await self.supervisor.action(
+            _targets([target])[0], action, args or [], chain or []
+        )
+        return {
+            "status": outcome.status,
+            "signal": signal_name(outcome.signal) if outcome.signal is not None else None,
+            "timed_out": outcome.timed_out,
+            "output": outcome.output,
+        }
+
+    async def cmd_graph(self, connection: Connection) -> Any:
+        graph = self.supervisor.graph
+        return {**graph.as_json(), "dot": graph.as_dot()}
 
     async def cmd_down(self, connection: Connection) -> Any:
         await self._stop_all()

@@ -149,10 +149,12 @@ class Capture:
         loop: asyncio.AbstractEventLoop,
         fd: int,
         sink: Callable[[list[str]], None],
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self._loop = loop
         self._fd = fd
         self._sink = sink
+        self._on_close = on_close
         self._partial = b""
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._readable)
@@ -184,6 +186,8 @@ class Capture:
         if self._partial:
             self._sink([self._partial.decode("utf-8", "replace")])
             self._partial = b""
+        if self._on_close is not None:
+            self._on_close()
 
 
 COLOURS = ("36", "33", "32", "35", "34", "91", "96", "93", "92", "95", "94")

@@ -20,6 +20,7 @@ from corral.daemon.logs import Console
 from corral.daemon.reaper import Reaper, become_subreaper
 from corral.daemon.sources import read_sources
 from corral.daemon.supervisor import Supervisor
+from corral.daemon.tree import Cgroups
 from corral.errors import ConfigError
 
 
@@ -73,6 +74,7 @@ class Daemon:
             console=console,
             log_dir=os.path.join(self.state_dir, "logs"),
             base_env=env,
+            cgroups=Cgroups.open(),
         )
         server = ControlServer(
             self.socket_path, Commands(self.supervisor, self.stop_all, self.exit)

@@ -42,6 +42,7 @@ class Reaper:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._owners: dict[int, ExitCallback] = {}
+        self._pidfds: dict[int, int] = {}
         self.orphans_reaped = 0
 
     def install(self) -> None:
@@ -49,6 +50,44 @@ class Reaper:
 
     def watch(self, pid: int, callback: ExitCallback) -> None:
         self._owners[pid] = callback
+
+    def adopt(self, pid: int, callback: ExitCallback) -> None:
+        """Watch a process that may not be corral's child (``MAINPID=``, a pid file).
+
+        Its exit comes through waitpid if it is (or, orphaned, becomes) our child, else
+        through a pidfd; then its status is unknown and the callback gets (None, None).
+        """
+        self._owners[pid] = callback
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            self._loop.call_soon(self._pidfd_ready, pid)  # already gone (or no pidfds)
+            return
+        self._pidfds[pid] = fd
+        self._loop.add_reader(fd, self._pidfd_ready, pid)
+
+    def forget(self, pid: int) -> None:
+        """Stop reporting this pid's exit to its owner (it is reaped all the same)."""
+        self._owners.pop(pid, None)
+        self._close_pidfd(pid)
+
+    def _close_pidfd(self, pid: int) -> None:
+        fd = self._pidfds.pop(pid, None)
+        if fd is not None:
+            self._loop.remove_reader(fd)
+            os.close(fd)
+
+    def _pidfd_ready(self, pid: int) -> None:
+        self._close_pidfd(pid)
+        if pid not in self._owners:
+            return
+        try:
+            found, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            self._owners.pop(pid)(None, None)  # not our child: its status is not ours to know
+            return
+        if found == pid:
+            self._owners.pop(pid)(*decode_status(status))
 
     def reap(self) -> None:
         while True:
@@ -59,6 +98,7 @@ class Reaper:
             if pid == 0:
                 return
             owner = self._owners.pop(pid, None)
+            self._close_pidfd(pid)
             if owner is None:
                 self.orphans_reaped += 1
                 continue

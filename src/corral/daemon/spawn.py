@@ -7,14 +7,15 @@ reaper collects every exit, and sets ``returncode`` so Popen's own bookkeeping s
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from corral.core.config import Command, Definition
 from corral.core.expand import expand, parse_env_file
-from corral.core.states import ProcessKind
 
 
 class SpawnError(Exception):
@@ -23,14 +24,12 @@ class SpawnError(Exception):
 
 @dataclass(slots=True)
 class Child:
-    """A running child: its pid, and its process group (the pid itself)."""
+    """A running process of an instance: its pid and process group. ``popen`` is None for
+    a main process adopted from a pid file or ``MAINPID=`` (not necessarily our child)."""
 
     pid: int
-    popen: subprocess.Popen[bytes]
-
-    @property
-    def pgid(self) -> int:
-        return self.pid
+    pgid: int
+    popen: subprocess.Popen[bytes] | None = None
 
 
 def command_argv(command: Command, env: Mapping[str, str], main_script: bool) -> list[str]:
@@ -69,25 +68,76 @@ def process_env(
     return env
 
 
+@contextlib.contextmanager
+def fd_placed(target: int, source: int, wakeup_fd: int | None) -> Iterator[None]:
+    """Make ``source`` visible as fd ``target`` while a child is spawned (``ready_fd``).
+
+    Popen can only pass fds under their own numbers, so fd ``target`` of corral itself is
+    set aside for the moment of the spawn and put back after. If it is the loop's signal
+    wakeup fd, signals are pointed at the set-aside copy meanwhile so none is lost.
+    """
+    try:
+        saved: int | None = os.dup(target)
+    except OSError:
+        saved = None  # not open in corral: nothing to set aside
+    swapped_wakeup = saved is not None and target == wakeup_fd
+    if swapped_wakeup:
+        assert saved is not None
+        signal.set_wakeup_fd(saved)
+    os.dup2(source, target, inheritable=True)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.close(target)
+        else:
+            os.dup2(saved, target, inheritable=False)
+            os.close(saved)
+        if swapped_wakeup:
+            signal.set_wakeup_fd(target)
+
+
 def spawn(
     definition: Definition,
-    kind: ProcessKind,
+    command: Command,
     env: Mapping[str, str],
     output_fd: int,
-    pass_fds: tuple[int, ...] = (),
+    *,
+    main_script: bool = False,
+    extra_fd: tuple[int, int] | None = None,
+    wakeup_fd: int | None = None,
 ) -> Child:
-    """Fork and exec one process of an instance in a new process group; stdin is /dev/null,
-    stdout and stderr go to ``output_fd``. Raises SpawnError with a message for the user."""
-    command = definition.command(kind)
-    if command is None:
-        raise SpawnError(f"no command for {kind}")
+    """Fork and exec one command of an instance in a new process group; stdin is /dev/null,
+    stdout and stderr go to ``output_fd``; ``extra_fd`` (target, source) gives the child
+    one more fd. Raises SpawnError with a message for the user."""
     try:
-        argv = command_argv(command, env, main_script=definition.shell_script)
+        argv = command_argv(command, env, main_script=main_script)
     except KeyError as exc:
-        raise SpawnError(f"{kind}: {exc}") from None
+        raise SpawnError(str(exc)) from None
     cwd = os.path.expanduser(definition.cwd) if definition.cwd else None
+    placed: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    pass_fds: tuple[int, ...] = ()
+    if extra_fd is not None:
+        placed = fd_placed(extra_fd[0], extra_fd[1], wakeup_fd)
+        pass_fds = (extra_fd[0],)
     try:
-        popen = subprocess.Popen(
+        with placed:
+            popen = _popen(argv, env, cwd, definition, output_fd, pass_fds)
+    except OSError as exc:
+        raise SpawnError(str(exc)) from None
+    return Child(popen.pid, popen.pid, popen)
+
+
+def _popen(
+    argv: list[str],
+    env: Mapping[str, str],
+    cwd: str | None,
+    definition: Definition,
+    output_fd: int,
+    pass_fds: tuple[int, ...],
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=output_fd,
@@ -113,7 +163,6 @@ def spawn(
         raise SpawnError(f"no such user or group: {exc.args[0]}") from None
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         raise SpawnError(str(exc)) from None
-    return Child(popen.pid, popen)
 
 
 def _supplementary_groups(definition: Definition) -> list[int] | None:

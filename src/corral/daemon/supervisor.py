@@ -20,13 +20,18 @@ from dataclasses import dataclass, field
 
 from corral.core import effects as fx
 from corral.core import inputs as ins
-from corral.core.config import Definition
+from corral.core.config import Command, Definition, graph_of
+from corral.core.gates import start_gate, stop_gate
+from corral.core.graph import Edge, Graph
 from corral.core.machine import Instance, signal_name, step
-from corral.core.states import REST_STATES, Goal, ProcessKind, State
+from corral.core.states import REST_STATES, Goal, ProcessKind, ServiceType, State
 from corral.daemon.logs import Capture, Console, LogLine, ServiceLog
+from corral.daemon.oneoff import OneOff, Outcome
+from corral.daemon.readiness import NotifyChannel, PidFileWatch, ProbeRunner, ReadyPipe
 from corral.daemon.reaper import Reaper
 from corral.daemon.spawn import Child, SpawnError, process_env, spawn
-from corral.errors import NoSuchService, UsageError
+from corral.daemon.tree import Cgroups, kill_all, scan_tree
+from corral.errors import NoSuchService, OperationFailed, UsageError
 
 #: A waiter's predicate: True/False ends the wait with that outcome, None keeps waiting.
 Predicate = Callable[[Instance], bool | None]
@@ -43,11 +48,45 @@ class Runtime:
     groups: dict[ProcessKind, int] = field(default_factory=dict)  # pgid of each kind's last child
     timer: asyncio.TimerHandle | None = None
     waiters: list[tuple[Predicate, asyncio.Future[bool]]] = field(default_factory=list)
+    held: str | None = None  # the lifecycle event holding this instance, until released
+    readiness: Readiness | None = None
+    status_text: str = ""  # the last STATUS= of a notify service
+    oneoffs: set[OneOff] = field(default_factory=set)  # actions and exec probes running
 
     @property
     def main_pid(self) -> int | None:
         child = self.children.get(ProcessKind.MAIN)
         return child.pid if child is not None else None
+
+
+@dataclass(eq=False)
+class Readiness:
+    """What is listening for the current main process's readiness."""
+
+    notify: NotifyChannel | None = None
+    pipe: ReadyPipe | None = None
+    pid_watch: PidFileWatch | None = None
+    probe: ProbeRunner | None = None
+
+    def close(self) -> None:
+        if self.notify is not None:
+            self.notify.close()
+        if self.pipe is not None:
+            self.pipe.close()
+        self.stop_waiting()
+
+    def stop_waiting(self) -> None:
+        """The start is over (ready or not): no more pid file polls or probe attempts."""
+        if self.pid_watch is not None:
+            self.pid_watch.cancel()
+            self.pid_watch = None
+        if self.probe is not None:
+            self.probe.cancel()
+            self.probe = None
+
+
+#: Queued in place of an input: look again at whether the instance's hold may be released.
+_CHECK_HOLD = object()
 
 
 @dataclass(eq=False)
@@ -93,6 +132,7 @@ class Supervisor:
         log_dir: str,
         base_env: Mapping[str, str],
         clock: Callable[[], float] = time.monotonic,
+        cgroups: Cgroups | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._reaper = reaper
@@ -100,9 +140,11 @@ class Supervisor:
         self._log_dir = log_dir
         self._base_env = dict(base_env)
         self._clock = clock
-        self._queue: deque[tuple[Runtime, ins.Input]] = deque()
+        self._cgroups = cgroups
+        self._queue: deque[tuple[Runtime, object]] = deque()
         self._draining = False
         self.jobs: dict[str, Job] = {}
+        self.graph: Graph = graph_of(definitions)
         self.events: deque[dict[str, object]] = deque(maxlen=1000)
         self.shutting_down = False
         for name, definition in definitions.items():
@@ -123,12 +165,23 @@ class Supervisor:
         try:
             while self._queue:
                 rt, item = self._queue.popleft()
+                if item is _CHECK_HOLD:
+                    self._check_hold(rt)
+                    continue
                 before = rt.inst
-                rt.inst, effects = step(rt.inst, rt.definition.policy, item, self._clock())
+                rt.inst, effects = step(rt.inst, rt.definition.policy, item, self._clock())  # type: ignore[arg-type]
                 for effect in effects:
                     self._apply(rt, effect)
-                if rt.inst.state is not before.state:
+                after = rt.inst
+                if after.state is not before.state:
                     self._state_changed(rt, before)
+                if (
+                    after.state is not before.state
+                    or after.goal is not before.goal
+                    or after.restarting != before.restarting
+                    or after.ready != before.ready
+                ):
+                    self._neighbours_changed(rt)
                 if rt.waiters:
                     self._check_waiters(rt)
         finally:
@@ -151,22 +204,107 @@ class Supervisor:
             case fx.Emit(name=name, env=env, hold=hold):
                 self.events.append({"time": time.time(), "name": name, "env": env})
                 if hold:
-                    # Nothing consumes events yet, so every hold is released at once.
-                    self.feed(rt, ins.Released())
+                    rt.held = name
+                    if name == "starting":
+                        self._pull_in(rt)
+                    else:
+                        self._push_down(rt)
+                    self._queue.append((rt, _CHECK_HOLD))  # after the pulls are applied
             case fx.Note(text=text):
                 self._say(rt, text)
 
+    # -- dependencies: Upstart's holds on starting/stopping -------------------------------
+
+    def _view(self, name: str) -> Instance | None:
+        job = self.jobs.get(name)
+        if job is None:
+            return None
+        rt = job.instances.get("")
+        return rt.inst if rt is not None else None
+
+    def _pull_in(self, rt: Runtime) -> None:
+        """A start pulls in what it requires or wants, each once however many ask."""
+        name = rt.inst.job
+        for need in (*self.graph.needs(name, Edge.REQUIRES), *self.graph.needs(name, Edge.WANTS)):
+            for dep in self.jobs[need].instances.values():
+                if dep.inst.goal is Goal.STOP:
+                    self._fresh_definition(dep)
+                    self.feed(dep, ins.SetGoal(Goal.START))
+
+    def _push_down(self, rt: Runtime) -> None:
+        """A stop takes down what requires it first; a restart of it restarts them too."""
+        coming_back = rt.inst.goal is Goal.START
+        for name in self.graph.dependents_of(rt.inst.job, Edge.REQUIRES):
+            for dep in self.jobs[name].instances.values():
+                if dep.inst.goal is Goal.START:
+                    self.feed(dep, ins.Restart() if coming_back else ins.SetGoal(Goal.STOP))
+
+    def _check_hold(self, rt: Runtime) -> None:
+        held = rt.held
+        if held is None:
+            return
+        name = rt.inst.job
+        if held == "starting":
+            if rt.inst.state is not State.STARTING:
+                rt.held = None
+                return
+            verdict = True if rt.inst.wants_down else start_gate(name, self.graph, self._view)
+            if isinstance(verdict, str):
+                self.feed(rt, ins.RequirementFailed(verdict))  # then released: goal is stop
+                self._queue.append((rt, _CHECK_HOLD))
+                return
+            if verdict is None:
+                return
+        else:
+            if rt.inst.state is not State.STOPPING:
+                rt.held = None
+                return
+            if not stop_gate(name, self.graph, self._view):
+                return
+        rt.held = None
+        self.feed(rt, ins.Released())
+
+    def _neighbours_changed(self, rt: Runtime) -> None:
+        """Look again at the holds this instance's change may decide."""
+        name = rt.inst.job
+        related = [name, *self.graph.dependents_of(name), *self.graph.before(name)]
+        for other in related:
+            job = self.jobs.get(other)
+            if job is None:
+                continue
+            for candidate in job.instances.values():
+                if candidate.held is not None:
+                    self._queue.append((candidate, _CHECK_HOLD))
+
+    # -- processes -----------------------------------------------------------------------
+
     def _spawn(self, rt: Runtime, kind: ProcessKind) -> None:
-        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        definition = rt.definition
+        command = definition.command(kind)
+        if command is None:
+            self.feed(rt, ins.SpawnFailed(kind, f"no command for {kind}"))
+            return
+        extra = self._corral_env(rt)
+        extra_fd = None
+        if kind is ProcessKind.MAIN:
+            if rt.readiness is not None:
+                rt.readiness.close()
+            rt.readiness = self._readiness_for(rt)
+            if rt.readiness.notify is not None:
+                extra["NOTIFY_SOCKET"] = rt.readiness.notify.address
+            if rt.readiness.pipe is not None and definition.ready_fd is not None:
+                extra_fd = (definition.ready_fd, rt.readiness.pipe.write_fd)
         try:
-            env = process_env(rt.definition, self._base_env, self._corral_env(rt))
-            child = spawn(rt.definition, kind, env, write_end)
+            child, read_end = self._start_child(
+                rt, command, extra, main_script=kind is ProcessKind.MAIN and definition.shell_script,
+                extra_fd=extra_fd,
+            )  # fmt: skip
         except SpawnError as exc:
-            os.close(read_end)
             self.feed(rt, ins.SpawnFailed(kind, str(exc)))
             return
         finally:
-            os.close(write_end)
+            if rt.readiness is not None and rt.readiness.pipe is not None:
+                rt.readiness.pipe.close_write_end()
         rt.children[kind] = child
         rt.groups[kind] = child.pgid
         self._reaper.watch(
@@ -174,6 +312,55 @@ class Supervisor:
         )
         Capture(self._loop, read_end, lambda texts: self._output(rt, str(kind), texts))
         self.feed(rt, ins.Spawned(kind))
+        simple = kind is ProcessKind.MAIN and definition.type is ServiceType.SIMPLE
+        if simple and definition.ready is not None and definition.ready_fd is None:
+            self._protocol_ready(rt)  # a simple service's probe starts at once
+
+    def _start_child(
+        self,
+        rt: Runtime,
+        command: Command,
+        extra_env: Mapping[str, str],
+        *,
+        main_script: bool = False,
+        extra_fd: tuple[int, int] | None = None,
+    ) -> tuple[Child, int]:
+        """Fork and exec one process of an instance, inside its cgroup where there is one.
+        Returns the child and the read end of its output pipe; raises SpawnError."""
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        try:
+            env = process_env(rt.definition, self._base_env, extra_env)
+            if self._cgroups is not None:
+                with self._cgroups.born_in(label(rt)):
+                    child = self._spawn_child(rt, command, env, write_end, main_script, extra_fd)
+            else:
+                child = self._spawn_child(rt, command, env, write_end, main_script, extra_fd)
+        except SpawnError:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        return child, read_end
+
+    def _spawn_child(
+        self,
+        rt: Runtime,
+        command: Command,
+        env: Mapping[str, str],
+        output_fd: int,
+        main_script: bool,
+        extra_fd: tuple[int, int] | None,
+    ) -> Child:
+        wakeup = getattr(self._loop, "_csock", None)
+        return spawn(
+            rt.definition,
+            command,
+            env,
+            output_fd,
+            main_script=main_script,
+            extra_fd=extra_fd,
+            wakeup_fd=wakeup.fileno() if wakeup is not None else None,
+        )
 
     def _corral_env(self, rt: Runtime) -> dict[str, str]:
         env = dict(rt.env)
@@ -186,27 +373,145 @@ class Supervisor:
     def _exited(
         self, rt: Runtime, kind: ProcessKind, child: Child, status: int | None, sig: int | None
     ) -> None:
-        child.popen.returncode = status if status is not None else -(sig or 0)
-        if rt.children.get(kind) is child:
-            del rt.children[kind]
+        if child.popen is not None:
+            child.popen.returncode = status if status is not None else -(sig or 0)
+        if rt.children.get(kind) is not child:
+            return  # a launcher that handed over its main role (MAINPID=) is no one now
+        del rt.children[kind]
+        if kind is ProcessKind.MAIN and rt.readiness is not None:
+            forking = rt.definition.type is ServiceType.FORKING
+            if forking and status == 0 and rt.inst.state is State.SPAWNED:
+                self._watch_pid_file(rt)
+            else:
+                rt.readiness.close()
+                rt.readiness = None
         self.feed(rt, ins.Exited(kind, status, sig))
 
     def _signal(self, rt: Runtime, kind: ProcessKind, number: int) -> None:
-        pgid = rt.groups.get(kind)
-        if pgid is None:
+        groups = {rt.groups[kind]} if kind in rt.groups else set()
+        child = rt.children.get(kind)
+        if child is not None:
+            groups.add(child.pgid)
+        for pgid in groups:
+            try:
+                os.killpg(pgid, number)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if child is not None and child.popen is None:
+            try:  # an adopted main may lead no group of its own
+                os.kill(child.pid, number)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if kind not in rt.children and number == signal.SIGKILL:
+            rt.groups.pop(kind, None)  # the sweep after the leader's exit: the group is done
+            if kind is ProcessKind.MAIN and self._cgroups is not None:
+                self._cgroups.kill(label(rt))
+
+    # -- readiness -----------------------------------------------------------------------
+
+    def _readiness_for(self, rt: Runtime) -> Readiness:
+        definition = rt.definition
+        readiness = Readiness()
+        if definition.type is ServiceType.NOTIFY:
+            readiness.notify = NotifyChannel(
+                self._loop, lambda fields, pid: self._notified(rt, fields, pid)
+            )
+        elif definition.ready_fd is not None:
+            readiness.pipe = ReadyPipe(self._loop, lambda: self._protocol_ready(rt))
+        return readiness
+
+    def _notified(self, rt: Runtime, fields: dict[str, str], pid: int | None) -> None:
+        """A datagram on the instance's NOTIFY_SOCKET."""
+        if "STATUS" in fields:
+            rt.status_text = fields["STATUS"]
+        if "MAINPID" in fields and fields["MAINPID"].isdigit():
+            self._adopt_main(rt, int(fields["MAINPID"]))
+        if fields.get("STOPPING") == "1":
+            self._say(rt, "the service says it is stopping")
+        usec = fields.get("EXTEND_TIMEOUT_USEC", "")
+        if usec.isdigit():
+            self.feed(rt, ins.ExtendTimeout(int(usec) / 1e6))
+        if fields.get("READY") == "1" and rt.inst.state is State.SPAWNED:
+            self._protocol_ready(rt)
+
+    def _protocol_ready(self, rt: Runtime) -> None:
+        """The readiness protocol said yes; a probe, if any, must pass too."""
+        probe = rt.definition.ready
+        readiness = rt.readiness
+        if probe is None or readiness is None:
+            self.feed(rt, ins.Ready())
+            return
+        if readiness.probe is not None:
+            return
+        readiness.probe = ProbeRunner(
+            self._loop,
+            probe,
+            lambda command, timeout, done: self._run_probe(rt, command, timeout, done),
+            passed=lambda: self.feed(rt, ins.Ready()),
+            gave_up=lambda reason: self.feed(rt, ins.NotReady(reason)),
+        )
+
+    def _run_probe(
+        self, rt: Runtime, command: Command, timeout: float, done: Callable[[bool, str], None]
+    ) -> Callable[[], None]:
+        def finished(outcome: Outcome) -> None:
+            rt.oneoffs.discard(oneoff)
+            last = outcome.output.strip().splitlines()[-1:] or [""]
+            if outcome.timed_out:
+                done(False, f"check timed out after {timeout:g}s")
+            else:
+                done(outcome.ok, f"check exited with status {outcome.status} {last[0]}".strip())
+
+        try:
+            oneoff = self._run_oneoff(rt, command, {}, timeout, finished)
+        except SpawnError as exc:
+            self._loop.call_soon(done, False, str(exc))
+            return lambda: None
+        return oneoff.cancel
+
+    def _watch_pid_file(self, rt: Runtime) -> None:
+        assert rt.readiness is not None and rt.definition.pid_file is not None
+        path = rt.definition.pid_file
+        if not os.path.isabs(path):
+            path = os.path.join(os.path.expanduser(rt.definition.cwd or "."), path)
+
+        def found(pid: int) -> None:
+            if rt.readiness is not None:
+                rt.readiness.pid_watch = None
+            if rt.inst.state is State.SPAWNED and rt.inst.launched:
+                self._adopt_main(rt, pid)
+                self.feed(rt, ins.Adopted())
+                self._protocol_ready(rt)
+
+        rt.readiness.pid_watch = PidFileWatch(self._loop, path, found)
+
+    def _adopt_main(self, rt: Runtime, pid: int) -> None:
+        """``pid`` is the main process from now on (a pid file, or ``MAINPID=``)."""
+        current = rt.children.get(ProcessKind.MAIN)
+        if current is not None and current.pid == pid:
             return
         try:
-            os.killpg(pgid, number)
-        except (ProcessLookupError, PermissionError):
+            pgid = os.getpgid(pid)
+        except ProcessLookupError:
+            return
+        child = Child(pid, pgid)
+        rt.children[ProcessKind.MAIN] = child
+        self._reaper.adopt(
+            pid, lambda status, sig: self._exited(rt, ProcessKind.MAIN, child, status, sig)
+        )
+        if current is not None:
+            # The launcher stays watched (so it is reaped) but is no longer the main process.
             pass
-        if kind not in rt.children and number == signal.SIGKILL:
-            del rt.groups[kind]  # the sweep after the leader's exit: the group is done
+        self._say(rt, f"main process is now pid {pid}")
 
     # -- output and messages -------------------------------------------------------------
 
     def _output(self, rt: Runtime, process: str, texts: list[str]) -> None:
         """Lines a process printed: into the service's log, and to the foreground console."""
         self._record(rt, process, texts, label(rt), texts)
+        readiness = rt.readiness
+        if readiness is not None and readiness.probe is not None and process == "main":
+            readiness.probe.lines(texts)
 
     def _say(self, rt: Runtime, text: str) -> None:
         """corral's own word about an instance, logged beside its output."""
@@ -224,6 +529,11 @@ class Supervisor:
 
     def _state_changed(self, rt: Runtime, before: Instance) -> None:
         inst = rt.inst
+        if before.state is State.SPAWNED and rt.readiness is not None:
+            rt.readiness.stop_waiting()
+        if inst.state in (State.WAITING, State.FAILED) and rt.readiness is not None:
+            rt.readiness.close()
+            rt.readiness = None
         if inst.state is State.RUNNING:
             pid = rt.main_pid
             self._say(rt, "running" + (f" (pid {pid})" if pid else ""))
@@ -231,6 +541,69 @@ class Supervisor:
             self._say(rt, f"failed: {inst.error}" if inst.error else "failed")
         elif inst.state is State.WAITING and before.state is not State.WAITING:
             self._say(rt, "stopped")
+        if inst.state in (State.WAITING, State.FAILED):
+            rt.status_text = ""
+            if self._cgroups is not None and not rt.oneoffs:
+                self._cgroups.remove(label(rt))
+
+    # -- one-off commands: actions and exec probes ---------------------------------------
+
+    def _run_oneoff(
+        self,
+        rt: Runtime,
+        command: Command,
+        extra_env: Mapping[str, str],
+        timeout: float,
+        done: Callable[[Outcome], None],
+    ) -> OneOff:
+        env = self._corral_env(rt)
+        env.update(extra_env)
+        child, read_end = self._start_child(rt, command, env)
+
+        def finished(outcome: Outcome) -> None:
+            rt.oneoffs.discard(oneoff)
+            done(outcome)
+
+        oneoff = OneOff(self._loop, self._reaper, child.pid, read_end, timeout, finished)
+        rt.oneoffs.add(oneoff)
+        return oneoff
+
+    async def action(
+        self, target: Target, action: str, args: list[str], chain: list[str]
+    ) -> Outcome:
+        """Run one of a service's actions; refuse a call that would close a cycle."""
+        runtimes = self.instances(target)
+        if not runtimes:
+            raise OperationFailed(f"{target.name} has no instance to run {action} for")
+        rt = runtimes[0]
+        definition = rt.definition
+        spec = definition.actions.get(action)
+        if spec is None:
+            known = ", ".join(sorted(definition.actions)) or "none"
+            raise UsageError(f"{rt.inst.job} has no action {action!r} (actions: {known})")
+        called = [link.partition("/")[0] for link in chain]
+        here = f"{label(rt)}/{action}"
+        if label(rt) in called or rt.inst.job in called:
+            path = " -> ".join([*chain, here])
+            raise OperationFailed(f"action call cycle refused: {path}")
+        command = spec.command
+        if command.script is not None and args:
+            command = Command(argv=("/bin/sh", "-c", command.script, action, *args))
+        elif command.argv:
+            command = Command(argv=(*command.argv, *args))
+        future: asyncio.Future[Outcome] = self._loop.create_future()
+        extra = {"CORRAL_CALL_CHAIN": ",".join([*chain, here]), "CORRAL_ACTION": action}
+        try:
+            oneoff = self._run_oneoff(rt, command, extra, spec.timeout, future.set_result)
+        except SpawnError as exc:
+            raise OperationFailed(f"{here}: could not start: {exc}") from None
+        try:
+            outcome = await future
+        finally:
+            if not future.done():
+                oneoff.cancel()
+        self._say(rt, f"action {action}: " + _describe_outcome(outcome, spec.timeout))
+        return outcome
 
     # -- waiting -------------------------------------------------------------------------
 
@@ -259,7 +632,8 @@ class Supervisor:
     # -- commands ------------------------------------------------------------------------
 
     def job(self, name: str) -> Job:
-        job = self.jobs.get(name)
+        real = self.graph.resolve(name)
+        job = self.jobs.get(real) if real is not None else None
         if job is None:
             raise NoSuchService(f"no such service: {name}")
         return job
@@ -267,28 +641,30 @@ class Supervisor:
     def instances(self, target: Target, create: bool = False) -> list[Runtime]:
         """The instances a target addresses; ``create`` makes the one a start needs."""
         job = self.job(target.name)
+        name = job.definition.name
         key = target.instance or ""
         if key:
-            raise UsageError(f"service {target.name} is not instantiated (no instance key)")
+            raise UsageError(f"service {name} is not instantiated (no instance key)")
         runtime = job.instances.get(key)
         if runtime is None:
             if not create:
                 return []
-            runtime = Runtime(
-                job.definition, Instance(job=target.name, key=key, since=self._clock())
-            )
+            runtime = Runtime(job.definition, Instance(job=name, key=key, since=self._clock()))
             job.instances[key] = runtime
         if create and target.env:
             runtime.env = dict(target.env)
         return [runtime]
 
+    def _fresh_definition(self, rt: Runtime) -> None:
+        """A start from rest takes the service's current definition."""
+        if rt.inst.state in (State.WAITING, State.FAILED):
+            rt.definition = self.jobs[rt.inst.job].definition
+
     def set_goal(self, targets: Iterable[Target], goal: Goal) -> list[Runtime]:
         runtimes = self._resolve(targets, create=goal is Goal.START)
         for rt in runtimes:
-            if goal is Goal.START and rt.inst.state in (State.WAITING, State.FAILED):
-                rt.definition = self.jobs[
-                    rt.inst.job
-                ].definition  # a fresh start takes the current one
+            if goal is Goal.START:
+                self._fresh_definition(rt)
             self.feed(rt, ins.SetGoal(goal))
         return runtimes
 
@@ -296,6 +672,34 @@ class Supervisor:
         runtimes = self._resolve(targets, create=True)
         for rt in runtimes:
             self.feed(rt, ins.Restart())
+        return runtimes
+
+    def destroy(self, targets: Iterable[Target]) -> list[Runtime]:
+        """SIGKILL every process of the targets and of everything that requires or wants
+        them (transitively), wherever those processes went; their goals become stop."""
+        names: list[str] = []
+        for target in targets:
+            for name in self.graph.closure_of_dependents(self.job(target.name).definition.name):
+                if name not in names:
+                    names.append(name)
+        runtimes = [rt for name in names for rt in self.jobs[name].instances.values()]
+        doomed: set[int] = set()
+        for rt in runtimes:
+            if self._cgroups is not None:
+                self._cgroups.kill(label(rt))
+            marks = {
+                "CORRAL_JOB": rt.inst.job,
+                "CORRAL_INSTANCE": rt.inst.key,
+                "CORRAL_SOCKET": self._base_env.get("CORRAL_SOCKET", ""),
+            }
+            pids = [child.pid for child in rt.children.values()]
+            doomed |= scan_tree(pids, rt.groups.values(), marks)
+            for oneoff in list(rt.oneoffs):
+                oneoff.kill()
+        kill_all(doomed)
+        for rt in runtimes:
+            self._say(rt, "destroyed: every process SIGKILLed")
+            self.feed(rt, ins.Destroy())
         return runtimes
 
     def reload(self, targets: Iterable[Target]) -> list[str]:
@@ -318,16 +722,16 @@ class Supervisor:
         for target in targets:  # check every name before touching anything
             self.job(target.name)
         for target in targets:
-            runtimes.extend(self.instances(target, create=create))
+            for rt in self.instances(target, create=create):
+                if rt not in runtimes:
+                    runtimes.append(rt)
         return runtimes
 
     def status(self, names: Iterable[str] = ()) -> list[dict[str, object]]:
-        wanted = list(names) or list(self.jobs)
-        for name in wanted:
-            self.job(name)
+        wanted = [self.job(name).definition.name for name in names] or list(self.jobs)
         rows = []
         offset = time.time() - self._clock()
-        for name in wanted:
+        for name in dict.fromkeys(wanted):
             job = self.jobs[name]
             for rt in job.instances.values():
                 rows.append(_status_row(rt, offset, stale=rt.definition is not job.definition))
@@ -345,7 +749,7 @@ class Supervisor:
         self.set_goal(autostart, Goal.START)
 
     async def shutdown(self) -> None:
-        """Stop every instance and wait until all are down (``corral down``, SIGTERM)."""
+        """Stop every instance, dependents first, and wait until all are down."""
         self.shutting_down = True
         runtimes = [rt for job in self.jobs.values() for rt in job.instances.values()]
         for rt in runtimes:
@@ -354,6 +758,16 @@ class Supervisor:
         for job in self.jobs.values():
             if job.log is not None:
                 job.log.close()
+        if self._cgroups is not None:
+            self._cgroups.close()
+
+
+def _describe_outcome(outcome: Outcome, timeout: float) -> str:
+    if outcome.timed_out:
+        return f"timed out after {timeout:g}s"
+    if outcome.signal is not None:
+        return f"killed by {signal_name(outcome.signal)}"
+    return f"exited with status {outcome.status}"
 
 
 def label(rt: Runtime) -> str:
@@ -377,4 +791,5 @@ def _status_row(rt: Runtime, offset: float, stale: bool) -> dict[str, object]:
         "stale": stale,
         "description": rt.definition.description,
         "error": inst.error or None,
+        "status_text": rt.status_text or None,
     }
