@@ -19,13 +19,14 @@ restart_policies = st.builds(
     normal_statuses=st.sampled_from([frozenset({0}), frozenset({0, 2})]),
 )
 
+
 def policies() -> st.SearchStrategy[Policy]:
     return st.builds(
         Policy,
         has_main=st.booleans(),
         type=st.sampled_from(list(ServiceType)),
         signals_ready=st.booleans(),
-            hooks=st.frozensets(st.sampled_from(HOOKS)),
+        hooks=st.frozensets(st.sampled_from(HOOKS)),
         restart=restart_policies,
         stop_timeout=st.sampled_from([0.5, 10.0]),
         timeout_start=st.sampled_from([1.0, 90.0]),

@@ -137,13 +137,9 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     targets = parse_targets(args.names) if args.names else []
+    names = [t["name"] + (f":{t['instance']}" if t.get("instance") else "") for t in targets]
     with _client(args) as client:
-        rows = client.request("status", names=[t["name"] for t in targets])
-    if targets:
-        wanted = {(t["name"], t.get("instance")) for t in targets}
-        rows = [
-            r for r in rows if (r["name"], None) in wanted or (r["name"], r["instance"]) in wanted
-        ]
+        rows = client.request("status", names=names)
     if args.json:
         _print_json(rows)
     else:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from corral.daemon.logs import Capture
 from corral.daemon.reaper import Reaper
+from corral.daemon.spawn import Child
 
 #: Output kept per one-off command; the rest is counted and dropped.
 MAX_OUTPUT = 256 * 1024
@@ -42,13 +43,14 @@ class OneOff:
         self,
         loop: asyncio.AbstractEventLoop,
         reaper: Reaper,
-        pid: int,
+        child: Child,
         output_fd: int,
         timeout: float,
         done: Callable[[Outcome], None],
     ) -> None:
         self._loop = loop
-        self._pid = pid
+        self._child = child  # keeps its Popen alive: a collected Popen would reap it itself
+        self._pid = child.pid
         self._done = done
         self._lines: list[str] = []
         self._size = 0
@@ -58,7 +60,7 @@ class OneOff:
         self._finished = False
         self._capture = Capture(loop, output_fd, self._output, on_close=self._closed)
         self._timer: asyncio.TimerHandle | None = loop.call_later(timeout, self._expire)
-        reaper.watch(pid, self._exited)
+        reaper.watch(child.pid, self._exited)
 
     def _output(self, texts: list[str]) -> None:
         for text in texts:
@@ -72,6 +74,8 @@ class OneOff:
 
     def _exited(self, status: int | None, sig: int | None) -> None:
         self._exit = (status, sig)
+        if self._child.popen is not None:
+            self._child.popen.returncode = status if status is not None else -(sig or 0)
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._loop.call_later(DRAIN_GRACE, self._capture.close)

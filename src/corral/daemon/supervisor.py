@@ -85,10 +85,6 @@ class Readiness:
             self.probe = None
 
 
-#: Queued in place of an input: look again at whether the instance's hold may be released.
-_CHECK_HOLD = object()
-
-
 @dataclass(eq=False)
 class Job:
     """A service name with its current definition and its instances."""
@@ -141,7 +137,8 @@ class Supervisor:
         self._base_env = dict(base_env)
         self._clock = clock
         self._cgroups = cgroups
-        self._queue: deque[tuple[Runtime, object]] = deque()
+        self._queue: deque[tuple[Runtime, ins.Input]] = deque()
+        self._checks: dict[Runtime, None] = {}  # instances whose hold to look at, in order
         self._draining = False
         self.jobs: dict[str, Job] = {}
         self.graph: Graph = graph_of(definitions)
@@ -158,18 +155,26 @@ class Supervisor:
 
     def feed(self, runtime: Runtime, event: ins.Input) -> None:
         """Step the machine for one instance, applying effects; re-entrant calls queue."""
-        self._queue.append((runtime, event))
+        self.feed_all([(runtime, event)])
+
+    def feed_all(self, items: Iterable[tuple[Runtime, ins.Input]]) -> None:
+        """Queue inputs and apply them in order. Holds are looked at only once no input is
+        left, so a gate never decides on a world that queued inputs are about to change
+        (a batch of stops, say, is all seen before any stop gate opens)."""
+        self._queue.extend(items)
         if self._draining:
             return
         self._draining = True
         try:
-            while self._queue:
-                rt, item = self._queue.popleft()
-                if item is _CHECK_HOLD:
+            while self._queue or self._checks:
+                if not self._queue:
+                    rt = next(iter(self._checks))
+                    del self._checks[rt]
                     self._check_hold(rt)
                     continue
+                rt, item = self._queue.popleft()
                 before = rt.inst
-                rt.inst, effects = step(rt.inst, rt.definition.policy, item, self._clock())  # type: ignore[arg-type]
+                rt.inst, effects = step(rt.inst, rt.definition.policy, item, self._clock())
                 for effect in effects:
                     self._apply(rt, effect)
                 after = rt.inst
@@ -209,7 +214,7 @@ class Supervisor:
                         self._pull_in(rt)
                     else:
                         self._push_down(rt)
-                    self._queue.append((rt, _CHECK_HOLD))  # after the pulls are applied
+                    self._checks[rt] = None  # looked at once the pulls are applied
             case fx.Note(text=text):
                 self._say(rt, text)
 
@@ -233,11 +238,19 @@ class Supervisor:
 
     def _push_down(self, rt: Runtime) -> None:
         """A stop takes down what requires it first; a restart of it restarts them too."""
-        coming_back = rt.inst.goal is Goal.START
-        for name in self.graph.dependents_of(rt.inst.job, Edge.REQUIRES):
+        inst = rt.inst
+        coming_back = inst.goal is Goal.START
+        for name in self.graph.dependents_of(inst.job, Edge.REQUIRES):
             for dep in self.jobs[name].instances.values():
-                if dep.inst.goal is Goal.START:
-                    self.feed(dep, ins.Restart() if coming_back else ins.SetGoal(Goal.STOP))
+                if dep.inst.goal is not Goal.START:
+                    continue
+                if coming_back:
+                    self.feed(dep, ins.Restart())
+                elif inst.give_up and dep.inst.state is State.STARTING:
+                    why = f": {inst.error}" if inst.error else ""
+                    self.feed(dep, ins.RequirementFailed(f"requirement {inst.job} failed{why}"))
+                else:
+                    self.feed(dep, ins.SetGoal(Goal.STOP))
 
     def _check_hold(self, rt: Runtime) -> None:
         held = rt.held
@@ -251,7 +264,7 @@ class Supervisor:
             verdict = True if rt.inst.wants_down else start_gate(name, self.graph, self._view)
             if isinstance(verdict, str):
                 self.feed(rt, ins.RequirementFailed(verdict))  # then released: goal is stop
-                self._queue.append((rt, _CHECK_HOLD))
+                self._checks[rt] = None
                 return
             if verdict is None:
                 return
@@ -274,7 +287,7 @@ class Supervisor:
                 continue
             for candidate in job.instances.values():
                 if candidate.held is not None:
-                    self._queue.append((candidate, _CHECK_HOLD))
+                    self._checks[candidate] = None
 
     # -- processes -----------------------------------------------------------------------
 
@@ -564,7 +577,7 @@ class Supervisor:
             rt.oneoffs.discard(oneoff)
             done(outcome)
 
-        oneoff = OneOff(self._loop, self._reaper, child.pid, read_end, timeout, finished)
+        oneoff = OneOff(self._loop, self._reaper, child, read_end, timeout, finished)
         rt.oneoffs.add(oneoff)
         return oneoff
 
@@ -665,13 +678,12 @@ class Supervisor:
         for rt in runtimes:
             if goal is Goal.START:
                 self._fresh_definition(rt)
-            self.feed(rt, ins.SetGoal(goal))
+        self.feed_all((rt, ins.SetGoal(goal)) for rt in runtimes)
         return runtimes
 
     def restart(self, targets: Iterable[Target]) -> list[Runtime]:
         runtimes = self._resolve(targets, create=True)
-        for rt in runtimes:
-            self.feed(rt, ins.Restart())
+        self.feed_all((rt, ins.Restart()) for rt in runtimes)
         return runtimes
 
     def destroy(self, targets: Iterable[Target]) -> list[Runtime]:
@@ -699,7 +711,7 @@ class Supervisor:
         kill_all(doomed)
         for rt in runtimes:
             self._say(rt, "destroyed: every process SIGKILLed")
-            self.feed(rt, ins.Destroy())
+        self.feed_all((rt, ins.Destroy()) for rt in runtimes)
         return runtimes
 
     def reload(self, targets: Iterable[Target]) -> list[str]:
@@ -728,13 +740,24 @@ class Supervisor:
         return runtimes
 
     def status(self, names: Iterable[str] = ()) -> list[dict[str, object]]:
-        wanted = [self.job(name).definition.name for name in names] or list(self.jobs)
+        """Rows for ``NAME`` (every instance) or ``NAME:INSTANCE``; every service if none."""
+        wanted: dict[str, set[str] | None] = {}
+        for text in names:
+            name, colon, key = text.partition(":")
+            real = self.job(name).definition.name
+            if not colon:
+                wanted[real] = None
+            elif wanted.get(real, set()) is not None:
+                wanted.setdefault(real, set()).add(key)  # type: ignore[union-attr]
         rows = []
         offset = time.time() - self._clock()
-        for name in dict.fromkeys(wanted):
+        for name in wanted or self.jobs:
             job = self.jobs[name]
+            keys = wanted.get(name)
             for rt in job.instances.values():
-                rows.append(_status_row(rt, offset, stale=rt.definition is not job.definition))
+                if keys is None or rt.inst.key in keys:
+                    stale = rt.definition is not job.definition
+                    rows.append(_status_row(rt, offset, stale=stale))
         return rows
 
     def log_of(self, name: str) -> ServiceLog:
@@ -752,8 +775,7 @@ class Supervisor:
         """Stop every instance, dependents first, and wait until all are down."""
         self.shutting_down = True
         runtimes = [rt for job in self.jobs.values() for rt in job.instances.values()]
-        for rt in runtimes:
-            self.feed(rt, ins.SetGoal(Goal.STOP))
+        self.feed_all((rt, ins.SetGoal(Goal.STOP)) for rt in runtimes)
         await asyncio.gather(*(self.until(rt, stopped) for rt in runtimes))
         for job in self.jobs.values():
             if job.log is not None:
