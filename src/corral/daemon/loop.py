@@ -74,7 +74,7 @@ class Daemon:
             console=console,
             log_dir=os.path.join(self.state_dir, "logs"),
             base_env=env,
-            cgroups=Cgroups.open(),
+            cgroups=Cgroups.open() if os.environ.get("CORRAL_CGROUPS") != "0" else None,
         )
         server = ControlServer(
             self.socket_path, Commands(self.supervisor, self.stop_all, self.exit)
