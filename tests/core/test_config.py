@@ -227,3 +227,8 @@ def test_an_alias_cannot_shadow_a_service_or_another_alias() -> None:
     found = problems(text)
     assert any('"b" is already a service name' in p for p in found)
     assert any('"z" is already provided by b' in p for p in found)
+
+
+def test_oneshot_has_no_ready_probe() -> None:
+    found = problems("[service.a]\nexec = 'x'\ntype = 'oneshot'\nready = { tcp = 'h:1' }\n")
+    assert len(found) == 1 and "ready probes are for long-running types" in found[0]

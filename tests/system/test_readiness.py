@@ -219,3 +219,24 @@ def test_ready_fd_closed_without_a_newline_is_never_ready(corral: Corral) -> Non
     corral.up()
     result = corral.run("start", "quiet")
     assert result.returncode == 1 and "not ready within timeout_start" in result.stderr
+
+
+def test_a_notify_message_from_a_stranger_is_ignored(corral: Corral) -> None:
+    address_file = corral.root / "address"
+    corral.write(
+        f"""
+        [service.n]
+        script = "echo $NOTIFY_SOCKET > {address_file}; exec sleep 600"
+        type = "notify"
+        autostart = false
+        """
+    )
+    corral.up()
+    corral.run("start", "n", "--no-wait")
+    address = wait_until(lambda: address_file.exists() and address_file.read_text().strip(), 5)
+    assert address.startswith("@corral/")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.sendto(b"READY=1", "\0" + address[1:])
+    sock.close()
+    wait_until(lambda: "ignored a notify message" in corral.ok("logs", "n"), 5, "the refusal")
+    assert corral.one("n")["state"] == "spawned"

@@ -565,6 +565,9 @@ def _parse_service(
         problem('type "forking" needs pid_file: the file where the daemon writes its pid', "type")
     if "pid_file" in values and service_type is not ServiceType.FORKING:
         problem('pid_file is only for type "forking"', "pid_file")
+    if "ready" in values and service_type is ServiceType.ONESHOT:
+        problem('a oneshot is ready when it exits 0; ready probes are for long-running types',
+                "ready")  # fmt: skip
     if "ready_fd" in values and service_type is not ServiceType.SIMPLE:
         problem(f'ready_fd is for type "simple"; type "{service_type}" has its own readiness',
                 "ready_fd")  # fmt: skip

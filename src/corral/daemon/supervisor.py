@@ -435,6 +435,9 @@ class Supervisor:
 
     def _notified(self, rt: Runtime, fields: dict[str, str], pid: int | None) -> None:
         """A datagram on the instance's NOTIFY_SOCKET."""
+        if pid is not None and not self._belongs(rt, pid):
+            self._say(rt, f"ignored a notify message from pid {pid}, not of this service")
+            return
         if "STATUS" in fields:
             rt.status_text = fields["STATUS"]
         if "MAINPID" in fields and fields["MAINPID"].isdigit():
@@ -446,6 +449,18 @@ class Supervisor:
             self.feed(rt, ins.ExtendTimeout(int(usec) / 1e6))
         if fields.get("READY") == "1" and rt.inst.state is State.SPAWNED:
             self._protocol_ready(rt)
+
+    def _belongs(self, rt: Runtime, pid: int) -> bool:
+        """Whether a process is one of the instance's: a child, in one of its process
+        groups, or in its cgroup (systemd's NotifyAccess=all, bounded to the service)."""
+        if any(child.pid == pid for child in rt.children.values()):
+            return True
+        try:
+            if os.getpgid(pid) in set(rt.groups.values()):
+                return True
+        except ProcessLookupError:
+            return False
+        return self._cgroups is not None and pid in self._cgroups.pids(label(rt))
 
     def _protocol_ready(self, rt: Runtime) -> None:
         """The readiness protocol said yes; a probe, if any, must pass too."""
