@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -66,10 +67,14 @@ class Corral:
     def log(self) -> str:
         return self.output.read_text(errors="replace") if self.output.exists() else ""
 
+    def env(self) -> dict[str, str]:
+        """The environment of a CLI call aimed at this daemon."""
+        return dict(os.environ, CORRAL_SOCKET=self.socket)
+
     def run(
         self, *args: str, timeout: float = 30, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        full_env = dict(os.environ, CORRAL_SOCKET=self.socket)
+        full_env = self.env()
         full_env.update(env or {})
         return subprocess.run(
             [*CORRAL, *args],
@@ -122,6 +127,13 @@ def corral(tmp_path: Path) -> Iterator[Corral]:
         yield instance
     finally:
         instance.down()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def pid_alive(pid: int) -> bool:

@@ -68,7 +68,7 @@ def test_a_shared_requirement_is_started_once_however_many_ask(corral: Corral) -
     corral.ok("start", "app0", "app1", "app2")
     # Three more clients at once, while nothing new is needed, and two at once that need db.
     clients = [
-        subprocess.Popen([*CORRAL, "start", f"app{i}"], cwd=corral.root, env=_env(corral))
+        subprocess.Popen([*CORRAL, "start", f"app{i}"], cwd=corral.root, env=corral.env())
         for i in (3, 4, 3, 4)
     ]
     assert [c.wait(timeout=30) for c in clients] == [0, 0, 0, 0]
@@ -77,12 +77,6 @@ def test_a_shared_requirement_is_started_once_however_many_ask(corral: Corral) -
         "db": "running",
         **{f"app{i}": "running" for i in range(5)},
     }
-
-
-def _env(corral: Corral) -> dict[str, str]:
-    import os
-
-    return dict(os.environ, CORRAL_SOCKET=corral.socket)
 
 
 def test_a_dependent_finds_its_requirement_ready_and_stops_first(corral: Corral) -> None:

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.system.conftest import Corral, pid_alive, wait_until
+from tests.system.conftest import Corral, free_port, pid_alive, wait_until
 
 NOTIFIER = """
 import os, socket, sys, time
@@ -145,12 +145,6 @@ def test_forking_with_a_late_pid_file(corral: Corral) -> None:
     os.kill(pid, signal.SIGKILL)
     row = corral.wait_state("forker", "failed", 5)
     assert row["exit_signal"] == "KILL"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_tcp_and_http_probes_wait_for_the_port(corral: Corral) -> None:

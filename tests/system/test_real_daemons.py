@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.system.conftest import Corral
+from tests.system.conftest import Corral, free_port
 
 
 def missing(what: str) -> None:
@@ -23,12 +22,6 @@ def missing(what: str) -> None:
     if os.environ.get("CORRAL_REQUIRE_REAL_DAEMONS") == "1":
         pytest.fail(f"{what} is required here (.ci/run installs it)")
     pytest.skip(what + " is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def postgres_bin() -> Path | None:

@@ -527,9 +527,7 @@ class Supervisor:
         self._reaper.adopt(
             pid, lambda status, sig: self._exited(rt, ProcessKind.MAIN, child, status, sig)
         )
-        if current is not None:
-            # The launcher stays watched (so it is reaped) but is no longer the main process.
-            pass
+        # A launcher replaced here stays watched (so it is reaped) but is no longer the main.
         self._say(rt, f"main process is now pid {pid}")
 
     # -- output and messages -------------------------------------------------------------
