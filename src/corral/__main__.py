@@ -1,5 +1,5 @@
-"""``python -m corral`` runs the command line."""
+"""``python -m corral``: the same entry point as the ``corral`` command."""
 
-from corral.cli.main import main
+from corral.cli.quick import main
 
-raise SystemExit(main())
+main()

@@ -1,0 +1,115 @@
+"""The fast path of ``corral status``, which scripts run in loops.
+
+It imports only ``os``, ``sys``, ``_socket`` and ``json`` (argparse, ``socket`` and
+``typing`` together cost more than the rest of the call), parses its few flags by hand and
+speaks the protocol directly. Anything it does not recognise (``--help``, a typo) falls back
+to the full argparse CLI, so errors and help read the same as for every other command.
+"""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_UNREACHABLE = 4
+MAX_REPLY = 64 * 1024 * 1024
+
+
+def parse_status(argv: list[str]) -> tuple[bool, str | None, list[str]] | None:
+    """``status [--json] [--socket PATH] [NAME...]`` → (json, socket, names); None if the
+    arguments need the full parser."""
+    as_json = False
+    socket_path = None
+    names: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--json":
+            as_json = True
+        elif word == "--socket":
+            socket_path = next(words, None)
+            if socket_path is None:
+                return None
+        elif word.startswith("--socket="):
+            socket_path = word.partition("=")[2]
+        elif word.startswith("-") or "=" in word or not word:
+            return None  # help, unknown flags and KEY=VALUE addresses: the full CLI
+        else:
+            names.append(word)
+    return as_json, socket_path, names
+
+
+def _request(path: str, line: bytes) -> bytes:
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(5.0)
+        sock.connect(path)
+        sock.settimeout(None)
+        sock.sendall(line)
+        chunks = []
+        size = 0
+        while True:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if chunk.endswith(b"\n") or size > MAX_REPLY:
+                break
+        return b"".join(chunks)
+    finally:
+        sock.close()
+
+
+def status(argv: list[str]) -> int | None:
+    """Run ``corral status`` the fast way; None means: use the full CLI instead."""
+    parsed = parse_status(argv)
+    if parsed is None:
+        return None
+    as_json, explicit, names = parsed
+    import json
+
+    from corral.control.paths import client_socket
+
+    path = client_socket(explicit)
+    request = json.dumps({"cmd": "status", "names": names}).encode() + b"\n"
+    try:
+        raw = _request(path, request)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        sys.stderr.write(
+            f"corral: cannot reach corral at {path} ({reason}); is `corral up` running here?\n"
+        )
+        return EXIT_UNREACHABLE
+    if not raw.endswith(b"\n"):
+        sys.stderr.write("corral: corral closed the connection before answering\n")
+        return EXIT_UNREACHABLE
+    reply = json.loads(raw)
+    if not reply.get("ok"):
+        error = reply.get("error") or {}
+        sys.stderr.write(f"corral: {error.get('message', 'failed')}\n")
+        return int(error.get("code", 1))
+    rows = reply["result"]
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+    else:
+        from corral.cli.render import status_table
+
+        sys.stdout.write(status_table(rows, colour=sys.stdout.isatty()) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def main() -> None:
+    """Console entry point: the quick path for ``status``, the full CLI for the rest."""
+    argv = sys.argv[1:]
+    if argv and argv[0] == "status":
+        try:
+            code = status(argv[1:])
+        except BrokenPipeError:
+            code = 0
+        if code is not None:
+            sys.exit(code)
+    from corral.cli.main import main as full
+
+    sys.exit(full(argv))

@@ -1,0 +1,30 @@
+"""The hand-rolled argv parsing of the fast ``corral status`` path."""
+
+from __future__ import annotations
+
+import pytest
+
+from corral.cli.quick import parse_status
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], (False, None, [])),
+        (["--json"], (True, None, [])),
+        (["web", "db:main", "--json"], (True, None, ["web", "db:main"])),
+        (["--socket", "/s", "web"], (False, "/s", ["web"])),
+        (["--socket=/s"], (False, "/s", [])),
+    ],
+)
+def test_simple_status_arguments_take_the_fast_path(
+    argv: list[str], expected: tuple[bool, str | None, list[str]]
+) -> None:
+    assert parse_status(argv) == expected
+
+
+@pytest.mark.parametrize(
+    "argv", [["-h"], ["--help"], ["--jsn"], ["getty", "TTY=tty1"], ["--socket"]]
+)
+def test_anything_else_goes_to_the_full_parser(argv: list[str]) -> None:
+    assert parse_status(argv) is None
