@@ -69,20 +69,17 @@ def status(argv: list[str]) -> int | None:
     as_json, explicit, names = parsed
     import json
 
-    from corral.control.paths import client_socket
+    from corral.control.paths import HUNG_UP, client_socket, unreachable
 
     path = client_socket(explicit)
     request = json.dumps({"cmd": "status", "names": names}).encode() + b"\n"
     try:
         raw = _request(path, request)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        sys.stderr.write(
-            f"corral: cannot reach corral at {path} ({reason}); is `corral up` running here?\n"
-        )
+        sys.stderr.write(f"corral: {unreachable(path, exc.strerror or str(exc))}\n")
         return EXIT_UNREACHABLE
     if not raw.endswith(b"\n"):
-        sys.stderr.write("corral: corral closed the connection before answering\n")
+        sys.stderr.write(f"corral: {HUNG_UP}\n")
         return EXIT_UNREACHABLE
     reply = json.loads(raw)
     if not reply.get("ok"):

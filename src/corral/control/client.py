@@ -14,6 +14,7 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+from corral.control.paths import HUNG_UP, unreachable
 from corral.errors import (
     EXIT_NO_SUCH_SERVICE,
     EXIT_USAGE,
@@ -41,9 +42,7 @@ class Client:
             self._sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             self._sock.close()
-            raise DaemonUnreachable(
-                f"cannot reach corral at {path} ({exc.strerror}); is `corral up` running here?"
-            ) from None
+            raise DaemonUnreachable(unreachable(path, exc.strerror or str(exc))) from None
         except OSError as exc:
             self._sock.close()
             raise DaemonUnreachable(f"cannot reach corral at {path}: {exc}") from None
@@ -66,7 +65,7 @@ class Client:
     def receive(self) -> Any:
         line = self._file.readline()
         if not line:
-            raise DaemonUnreachable("corral closed the connection before answering")
+            raise DaemonUnreachable(HUNG_UP)
         return json.loads(line)
 
     def request(self, cmd: str, **args: Any) -> Any:

@@ -9,6 +9,15 @@ STATE_DIR = ".corral"
 SYSTEM_SOCKET = "/run/corral/control.sock"
 
 
+def unreachable(path: str, reason: str) -> str:
+    """What the CLI says when no daemon answers at ``path``."""
+    return f"cannot reach corral at {path} ({reason}); is `corral up` running here?"
+
+
+#: What the CLI says when the daemon hangs up without a reply.
+HUNG_UP = "corral closed the connection before answering"
+
+
 def daemon_socket(explicit: str | None, project_dir: str) -> str:
     """--socket, else CORRAL_SOCKET, else /run/corral for PID 1, else beside the config."""
     if explicit:

@@ -64,9 +64,7 @@ class NotifyChannel:
                 data, ancillary, _, _ = self._sock.recvmsg(
                     4096, socket.CMSG_SPACE(struct.calcsize("iII")) + socket.CMSG_SPACE(64)
                 )
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
+            except OSError:  # drained (BlockingIOError) or closed
                 return
             pid = None
             for level, kind, payload in ancillary:

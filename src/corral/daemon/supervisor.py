@@ -11,6 +11,7 @@ step before them is applied, so the machine always sees the world in order (as d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -137,6 +138,8 @@ class Supervisor:
         self._base_env = dict(base_env)
         self._clock = clock
         self._cgroups = cgroups
+        wakeup = getattr(self._loop, "_csock", None)  # the loop's signal wakeup socket
+        self._wakeup_fd: int | None = wakeup.fileno() if wakeup is not None else None
         self._queue: deque[tuple[Runtime, ins.Input]] = deque()
         self._checks: dict[Runtime, None] = {}  # instances whose hold to look at, in order
         self._draining = False
@@ -341,39 +344,27 @@ class Supervisor:
         """Fork and exec one process of an instance, inside its cgroup where there is one.
         Returns the child and the read end of its output pipe; raises SpawnError."""
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        placement: contextlib.AbstractContextManager[None] = (
+            self._cgroups.born_in(label(rt)) if self._cgroups else contextlib.nullcontext()
+        )
         try:
             env = process_env(rt.definition, self._base_env, extra_env)
-            if self._cgroups is not None:
-                with self._cgroups.born_in(label(rt)):
-                    child = self._spawn_child(rt, command, env, write_end, main_script, extra_fd)
-            else:
-                child = self._spawn_child(rt, command, env, write_end, main_script, extra_fd)
+            with placement:
+                child = spawn(
+                    rt.definition,
+                    command,
+                    env,
+                    write_end,
+                    main_script=main_script,
+                    extra_fd=extra_fd,
+                    wakeup_fd=self._wakeup_fd,
+                )
         except SpawnError:
             os.close(read_end)
             raise
         finally:
             os.close(write_end)
         return child, read_end
-
-    def _spawn_child(
-        self,
-        rt: Runtime,
-        command: Command,
-        env: Mapping[str, str],
-        output_fd: int,
-        main_script: bool,
-        extra_fd: tuple[int, int] | None,
-    ) -> Child:
-        wakeup = getattr(self._loop, "_csock", None)
-        return spawn(
-            rt.definition,
-            command,
-            env,
-            output_fd,
-            main_script=main_script,
-            extra_fd=extra_fd,
-            wakeup_fd=wakeup.fileno() if wakeup is not None else None,
-        )
 
     def _corral_env(self, rt: Runtime) -> dict[str, str]:
         env = dict(rt.env)
@@ -483,7 +474,6 @@ class Supervisor:
         self, rt: Runtime, command: Command, timeout: float, done: Callable[[bool, str], None]
     ) -> Callable[[], None]:
         def finished(outcome: Outcome) -> None:
-            rt.oneoffs.discard(oneoff)
             last = outcome.output.strip().splitlines()[-1:] or [""]
             if outcome.timed_out:
                 done(False, f"check timed out after {timeout:g}s")
@@ -759,9 +749,11 @@ class Supervisor:
             name, colon, key = text.partition(":")
             real = self.job(name).definition.name
             if not colon:
-                wanted[real] = None
-            elif wanted.get(real, set()) is not None:
-                wanted.setdefault(real, set()).add(key)  # type: ignore[union-attr]
+                wanted[real] = None  # every instance
+            elif real not in wanted:
+                wanted[real] = {key}
+            elif (keys := wanted[real]) is not None:
+                keys.add(key)
         rows = []
         offset = time.time() - self._clock()
         for name in wanted or self.jobs:
