@@ -106,7 +106,13 @@ def test_defaults() -> None:
         ('requires = ["b"]', 'service.a.requires: no service or alias named "b"'),
         ('after = ["a"]', "a service cannot depend on itself"),
         ("requires = [1]", "expected a list of service names"),
-        ('while = "b"', '"while" is part of the design but not implemented'),
+        ('while = "b"', 'service.a.while: no service or alias named "b"'),
+        ('while = "a and"', 'cannot read the condition "a and" at column 6: unexpected end'),
+        ('start_on = "started db or (stopped"', "at column 23: missing ')'"),
+        ('stop_on = "x 1A=b"', "stop_on: cannot read the condition \"x 1A=b\" at column 3"),
+        ('instance = "tty"', 'expected a template that uses a variable, such as "${TTY}"'),
+        ('instance = "${TTY}"\nautostart = true', "uses $TTY, which no env sets"),
+        ('sockets = ["x"]', '"sockets" is part of the design but not implemented'),
         ("ready_fd = 1", "expected a file descriptor number from 3 to 1023"),
         ('ready = { tcp = "nowhere" }', 'expected "HOST:PORT"'),
         ('ready = { tcp = "h:1", exec = "true" }', "exactly one of tcp, http, exec, log"),
@@ -134,11 +140,13 @@ def test_each_bad_value_names_file_line_service_key(line: str, expected: str) ->
 def test_every_problem_is_reported_not_just_the_first() -> None:
     with pytest.raises(ConfigError) as info:
         one('[service.a]\nexec = 1\nrestart = "x"\n[service.b]\nstop_timeout = "y"\n')
-    assert len(info.value.problems) == 4  # a.exec, a.restart, b.stop_timeout, b without exec
+    assert len(info.value.problems) == 3  # a.exec, a.restart, b.stop_timeout
 
 
 def test_structural_errors() -> None:
-    assert "exec or script" in problems("[service.a]\ndescription = 'x'\n")[0]
+    assert "a state (a service without exec or script) has no process" in problems(
+        "[service.a]\nready_fd = 3\n"
+    )[0]
     assert "either exec or script" in problems("[service.a]\nexec = 'a'\nscript = 'b'\n")[0]
     assert 'unknown table "services"' in problems("[services.a]\nexec = 'a'\n")[0]
     assert "invalid TOML" in problems("[service.a\n")[0]
@@ -232,3 +240,48 @@ def test_an_alias_cannot_shadow_a_service_or_another_alias() -> None:
 def test_oneshot_has_no_ready_probe() -> None:
     found = problems("[service.a]\nexec = 'x'\ntype = 'oneshot'\nready = { tcp = 'h:1' }\n")
     assert len(found) == 1 and "ready probes are for long-running types" in found[0]
+
+
+def test_a_service_without_a_process_is_a_state() -> None:
+    d = one("[service.tty]\nstart_on = 'tty-added TTY=*'\nstop_on = 'tty-removed TTY=$TTY'\n"
+            "instance = '${TTY}'\n")["tty"]  # fmt: skip
+    assert d.main is None and not d.policy.has_main
+    assert d.start_on is not None and d.start_on.names == ["tty-added"]
+    assert d.stop_on is not None and d.stop_on.text == "tty-removed TTY=$TTY"
+    assert d.instance == "${TTY}"
+    assert d.autostart is False  # started by its events, not by up
+
+
+def test_autostart_defaults_to_false_only_for_jobs_started_otherwise() -> None:
+    defs = one(
+        "[service.a]\nexec = 'x'\n"
+        "[service.b]\nexec = 'x'\nwhile = 'a'\n"
+        "[service.c]\nexec = 'x'\nstart_on = 'startup'\n"
+        "[service.d]\nexec = 'x'\ninstance = '${N}'\n"
+        "[service.e]\nexec = 'x'\nwhile = 'a'\nautostart = true\n"
+    )
+    assert {n: d.autostart for n, d in defs.items()} == {
+        "a": True, "b": False, "c": False, "d": False, "e": True,
+    }  # fmt: skip
+
+
+def test_a_while_instance_key_must_be_bound_by_the_condition() -> None:
+    base = "[service.tty]\ninstance = '${TTY}'\nstart_on = 'x TTY=*'\n"
+    assert one(base + "[service.getty]\nexec = 'g'\ninstance = '${TTY}'\nwhile = 'tty(TTY=*)'\n")
+    found = problems(base + "[service.getty]\nexec = 'g'\ninstance = '${T}'\nwhile = 'tty(TTY=*)'\n")
+    assert "service.getty.instance" in found[0] and "$T, which no while binds" in found[0]
+
+
+def test_dependencies_on_an_instantiated_service_are_refused() -> None:
+    found = problems(
+        "[service.tty]\ninstance = '${TTY}'\nstart_on = 'x'\n"
+        "[service.app]\nexec = 'a'\nrequires = ['tty']\n"
+    )
+    assert "service.app.requires: tty is instantiated" in found[0]
+    assert 'while = "tty(KEY=VALUE)"' in found[0]
+
+
+def test_a_state_refuses_process_keys() -> None:
+    for key, value in (("restart", '"always"'), ("type", '"notify"'), ("pid_file", '"p"')):
+        found = problems(f"[service.s]\n{key} = {value}\n")
+        assert any(f"service.s.{key}: a state" in f for f in found), found

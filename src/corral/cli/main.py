@@ -14,7 +14,7 @@ from typing import Any
 
 from corral.cli.address import parse_targets
 from corral.control.paths import client_socket
-from corral.errors import EXIT_FAILED, EXIT_OK, CorralError
+from corral.errors import EXIT_FAILED, EXIT_OK, CorralError, UsageError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -136,10 +136,11 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    targets = parse_targets(args.names) if args.names else []
-    names = [t["name"] + (f":{t['instance']}" if t.get("instance") else "") for t in targets]
+    request: dict[str, Any] = {}
+    if args.names:
+        request["targets"] = parse_targets(args.names)
     with _client(args) as client:
-        rows = client.request("status", names=names)
+        rows = client.request("status", **request)
     if args.json:
         _print_json(rows)
     else:
@@ -156,8 +157,10 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    target = parse_targets([args.name])[0]
+    target = parse_targets(args.name)[0]
     request = {"name": target["name"], "instance": target.get("instance"), "lines": args.lines}
+    if target.get("env"):
+        request["env"] = target["env"]
     with _client(args) as client:
         if not args.follow:
             for line in client.request("logs", **request):
@@ -183,6 +186,48 @@ def _print_log(line: dict[str, Any]) -> None:
     name = line["service"] + (f":{line['instance']}" if line["instance"] else "")
     tag = "" if line["process"] == "main" else f" [{line['process']}]"
     print(f"{stamp} {name}{tag} | {line['text']}")
+
+
+def cmd_emit(args: argparse.Namespace) -> int:
+    env: dict[str, str] = {}
+    for word in args.env:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{word!r}: expected KEY=VALUE")
+        env[key] = value
+    with _client(args) as client:
+        client.request("emit", event=args.event, env=env, wait=not args.no_wait)
+    return EXIT_OK
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    lines = args.lines if args.lines is not None else (10 if args.follow else None)
+    with _client(args) as client:
+        if not args.follow:
+            for record in client.request("events", lines=lines):
+                _print_event(record, args.json)
+            return EXIT_OK
+        try:
+            for index, message in enumerate(client.stream("events", follow=True, lines=lines)):
+                for record in message if index == 0 else [message.get("event")]:
+                    if record is not None:
+                        _print_event(record, args.json)
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
+
+
+def _print_event(record: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(record)
+        return
+    import time
+
+    when = record["time"]
+    stamp = time.strftime("%H:%M:%S", time.localtime(when)) + f".{int(when % 1 * 1000):03d}"
+    env = " ".join(f"{k}={v}" for k, v in record["env"].items())
+    print(f"{stamp} {record['name']}" + (f" {env}" if env else ""))
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
@@ -277,9 +322,21 @@ def _wait_args(p: argparse.ArgumentParser) -> None:
 
 
 def _logs_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", nargs="+", metavar="NAME", help="NAME, NAME:INSTANCE or NAME KEY=VALUE")
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-n", "--lines", type=int, default=10, metavar="N")
+
+
+def _emit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("event", metavar="EVENT")
+    p.add_argument("env", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--no-wait", action="store_true", help="return once the event is emitted")
+
+
+def _events_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-n", "--lines", type=int, metavar="N", help="the last N (default: all kept)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -316,6 +373,8 @@ COMMANDS: dict[str, tuple[Command, str, Callable[[argparse.ArgumentParser], None
     "destroy": (cmd_destroy, "SIGKILL a service, its dependents and all they left", _names_args),
     "action": (cmd_action, "run a service's action; exit with its status", _action_args),
     "graph": (cmd_graph, "print the dependency graph", _graph_args),
+    "emit": (cmd_emit, "emit an event; wait until what it started or stopped settles", _emit_args),
+    "events": (cmd_events, "show the event stream (-f: follow it)", _events_args),
     "config": (cmd_config, "check the configuration", _config_args),
 }
 

@@ -20,17 +20,19 @@ MAX_LINE = 1024 * 1024
 #: Each command with the argument keys it accepts.
 COMMANDS: dict[str, frozenset[str]] = {
     "ping": frozenset(),
-    "status": frozenset({"names"}),
+    "status": frozenset({"names", "targets"}),
     "start": frozenset({"targets", "wait"}),
     "stop": frozenset({"targets", "wait"}),
     "restart": frozenset({"targets", "wait"}),
     "reload": frozenset({"targets"}),
     "wait": frozenset({"names", "timeout"}),
-    "logs": frozenset({"name", "instance", "lines", "follow"}),
+    "logs": frozenset({"name", "instance", "env", "lines", "follow"}),
     "down": frozenset(),
     "destroy": frozenset({"targets"}),
     "action": frozenset({"target", "action", "args", "chain"}),
     "graph": frozenset(),
+    "emit": frozenset({"event", "env", "wait"}),
+    "events": frozenset({"lines", "follow"}),
 }
 
 
@@ -94,11 +96,14 @@ def _check_targets(cmd: str, value: object) -> None:
         instance = target.get("instance")
         if instance is not None and not isinstance(instance, str):
             raise ProtocolError(f"{cmd}: a target's 'instance' is a string or null")
-        env = target.get("env", {})
-        if not isinstance(env, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-        ):
-            raise ProtocolError(f"{cmd}: a target's 'env' maps strings to strings")
+        _check_env(cmd, target.get("env", {}))
+
+
+def _check_env(cmd: str, value: object) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ProtocolError(f"{cmd}: 'env' maps strings to strings")
 
 
 def _check_names(cmd: str, value: object) -> None:
@@ -155,4 +160,6 @@ _CHECKS = {
     "args": _check_strings("args"),
     "chain": _check_strings("chain"),
     "instance": _check_string("instance", nullable=True),
+    "event": _check_string("event"),
+    "env": _check_env,
 }

@@ -15,14 +15,22 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.core.expr import Condition, ExprError, parse_events, parse_states, wildcard_keys
 from corral.core.graph import Graph, Node
+from corral.core.instances import variables_of
 from corral.core.machine import Policy
 from corral.core.restart import RestartPolicy
 from corral.core.states import ProcessKind, RestartMode, ServiceType
 from corral.errors import ConfigError, ConfigProblem
 
 #: Keys of DESIGN.md that this version does not implement yet: refused, never ignored.
-NOT_YET = frozenset({"sockets", "start_on", "stop_on", "while", "instance", "override"})
+NOT_YET = frozenset({"sockets", "override"})
+
+#: Keys that only mean something for a process; a state (no exec, no script) refuses them.
+PROCESS_KEYS = (
+    "ready", "ready_fd", "pid_file", "restart", "restart_delay", "restart_limit",
+    "normal_exit", "reload_signal",
+)  # fmt: skip
 
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -106,6 +114,10 @@ class Definition:
     pid_file: str | None = None
     ready: Probe | None = None
     actions: Mapping[str, Action] = field(default_factory=dict)
+    start_on: Condition | None = None  # over events
+    stop_on: Condition | None = None
+    while_: Condition | None = None  # ``while``: over states
+    instance: str | None = None  # the key template, e.g. "${TTY}"; None: one instance ""
 
     @property
     def policy(self) -> Policy:
@@ -352,6 +364,24 @@ def _names(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _condition(parse: Callable[[str], Any]) -> Callable[[object], Condition]:
+    def parse_condition(value: object) -> Condition:
+        text = _nonempty_string(value)
+        try:
+            return Condition(text, parse(text))
+        except ExprError as exc:
+            raise _Bad(f'cannot read the condition "{text}" {exc}') from None
+
+    return parse_condition
+
+
+def _instance_template(value: object) -> str:
+    text = _nonempty_string(value)
+    if not variables_of(text):
+        raise _Bad(f'expected a template that uses a variable, such as "${{TTY}}", got "{text}"')
+    return text
+
+
 def _ready_fd(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 3 <= value <= 1023:
         return value
@@ -461,6 +491,10 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "pid_file": _nonempty_string,
     "ready": _probe,
     "actions": _actions,
+    "start_on": _condition(parse_events),
+    "stop_on": _condition(parse_events),
+    "while": _condition(parse_states),
+    "instance": _instance_template,
 }
 
 # -- locating keys in the text, for line numbers ---------------------------------------------
@@ -571,12 +605,22 @@ def _parse_service(
     if "ready_fd" in values and service_type is not ServiceType.SIMPLE:
         problem(f'ready_fd is for type "simple"; type "{service_type}" has its own readiness',
                 "ready_fd")  # fmt: skip
-    has_main = "exec" in values or "script" in values
-    if not has_main and "exec" not in table and "script" not in table:
-        problem("expected exec or script (jobs without a process come in a later version)")
+    is_state = "exec" not in table and "script" not in table
+    if is_state:
+        for key in (*PROCESS_KEYS, "type"):
+            if key in table and not (key == "type" and service_type is ServiceType.SIMPLE):
+                problem(
+                    "a state (a service without exec or script) has no process for this key", key
+                )
     if len(problems) > count_before or any(p.service == name for p in problems):
         return None
-    main = Command(argv=values["exec"]) if "exec" in values else Command(script=values["script"])
+    main = None
+    if "exec" in values:
+        main = Command(argv=values["exec"])
+    elif "script" in values:
+        main = Command(script=values["script"])
+    # Started by its conditions, or per instance on demand: not by ``corral up`` by default.
+    on_demand = "start_on" in values or "while" in values or "instance" in values
     restart = RestartPolicy()
     burst, interval = values.get("restart_limit", (restart.burst, restart.interval))
     statuses, signals = values.get("normal_exit", (restart.normal_statuses, restart.normal_signals))
@@ -593,7 +637,7 @@ def _parse_service(
         for kind in ProcessKind
         if kind is not ProcessKind.MAIN and str(kind).replace("-", "_") in values
     }
-    plain = {
+    plain: dict[str, Any] = {
         k: values[k]
         for k in (
             "description", "env", "env_file", "cwd", "user", "group", "umask", "stop_signal",
@@ -610,7 +654,11 @@ def _parse_service(
         type=service_type,
         restart=restart,
         hooks=hooks,
-        **plain,
+        start_on=values.get("start_on"),
+        stop_on=values.get("stop_on"),
+        while_=values.get("while"),
+        instance=values.get("instance"),
+        **({"autostart": not on_demand} | plain),
     )
 
 
@@ -626,10 +674,12 @@ def load(sources: Iterable[tuple[str, str]]) -> dict[str, Definition]:
         problems.extend(source_problems)
         definitions.update(found)  # a later source replaces a service of the same name
     if not problems:
-        for issue in graph_of(definitions).problems:
-            source = definitions[issue.service].source
-            line = locate(texts.get(source, ""), issue.service, issue.key)
-            problems.append(ConfigProblem(source, issue.message, issue.service, issue.key, line))
+        graph = graph_of(definitions)
+        issues = [(i.service, i.key, i.message) for i in graph.problems]
+        for service, key, message in issues or activation_problems(definitions, graph):
+            source = definitions[service].source
+            line = locate(texts.get(source, ""), service, key)
+            problems.append(ConfigProblem(source, message, service, key, line))
     if problems:
         raise ConfigError(problems)
     return definitions
@@ -640,3 +690,35 @@ def graph_of(definitions: Mapping[str, Definition]) -> Graph:
     return Graph(
         {name: Node(d.requires, d.wants, d.after, d.provides) for name, d in definitions.items()}
     )
+
+
+def activation_problems(
+    definitions: Mapping[str, Definition], graph: Graph
+) -> list[tuple[str, str, str]]:
+    """(service, key, message) for conditions and instances that cannot work: ``while``
+    naming no service, a dependency on an instantiated service (which instance?), an
+    instance key that nothing would ever give a value."""
+    problems: list[tuple[str, str, str]] = []
+    for name, d in definitions.items():
+        if d.while_ is not None:
+            for state in d.while_.names:
+                if graph.resolve(state) is None:
+                    problems.append((name, "while", f'no service or alias named "{state}"'))
+        for edge in ("requires", "wants", "after"):
+            for need in getattr(d, edge):
+                real = graph.resolve(need)
+                if real is not None and definitions[real].instance is not None:
+                    problems.append((name, edge, f"{real} is instantiated (one instance per "
+                                     f"{definitions[real].instance}); depend on it with while "
+                                     f'= "{real}(KEY=VALUE)" instead'))  # fmt: skip
+        if d.instance is None:
+            continue
+        known = set(d.env)
+        if d.while_ is not None:
+            known |= wildcard_keys(d.while_.node)
+        missing = [v for v in variables_of(d.instance) if v not in known]
+        if missing and d.start_on is None and (d.while_ is not None or d.autostart):
+            why = "while binds" if d.while_ is not None else "env sets"
+            problems.append((name, "instance", f"the instance key uses ${missing[0]}, which "
+                             f"no {why}: nothing would give it a value"))  # fmt: skip
+    return problems

@@ -100,7 +100,7 @@ def _tokens(text: str) -> list[_Token]:
 
 # -- the parser ----------------------------------------------------------------------------
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@:/-]*$")
+EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@:/-]*$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 KEYWORDS = frozenset({"and", "or"})
 
@@ -161,7 +161,7 @@ class _Parser:
             return node
         if token.text == ")" or token.text in KEYWORDS:
             raise ExprError(f"expected a name, got {token.text!r}", token.column)
-        if not _NAME.match(token.text):
+        if not EVENT_NAME.match(token.text):
             raise ExprError(f"{token.text!r} is not a valid name", token.column)
         return self.state_term(token) if self.states else self.event_term(token)
 
@@ -211,6 +211,25 @@ def parse_events(text: str) -> Node:
 def parse_states(text: str) -> Node:
     """A ``while`` condition."""
     return _Parser(text, states=True).parse()
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A condition as written (for messages and ``config show``) and as parsed."""
+
+    text: str
+    node: Node
+
+    @property
+    def names(self) -> list[str]:
+        return names_in(self.node)
+
+
+def wildcard_keys(node: Node) -> set[str]:
+    """The keys a ``while`` condition binds with ``KEY=*`` anywhere in it."""
+    if isinstance(node, StateTerm | EventTerm):
+        return {c.key for c in node.checks if c.key is not None and c.glob == "*"}
+    return wildcard_keys(node.left) | wildcard_keys(node.right)
 
 
 def names_in(node: Node) -> list[str]:

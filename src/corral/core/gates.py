@@ -59,3 +59,17 @@ def stop_gate(name: str, graph: Graph, view: View) -> bool:
         if inst is not None and inst.wants_down and inst.state not in DOWN_STATES:
             return False
     return True
+
+
+def hold_waits_on(held: str, name: str, other: str, graph: Graph) -> bool:
+    """Whether an instance of ``name`` held in ``held`` waits, through its dependencies, for
+    ``other``. A held event must not wait for an instance that waits for it: with
+    ``start_on = "starting db"`` and ``requires = ["db"]``, db's ``starting`` would wait for
+    the job and the job for db. Such a blocker counts as settled (Upstart deadlocked here)."""
+    if held == "starting":
+        return other in (
+            *graph.needs(name, Edge.REQUIRES),
+            *graph.needs(name, Edge.WANTS),
+            *graph.needs(name, Edge.AFTER),
+        )
+    return other in graph.dependents_of(name)

@@ -8,10 +8,13 @@ from typing import Any
 
 from corral.control.protocol import Request
 from corral.control.server import Connection
+from corral.core.config import ENV_NAME
+from corral.core.expr import EVENT_NAME
 from corral.core.machine import signal_name
 from corral.core.states import Goal, State
 from corral.daemon.logs import LogLine
-from corral.daemon.supervisor import Runtime, Supervisor, Target, label, settled, stopped
+from corral.daemon.runtime import Runtime, Target, label, settled, stopped
+from corral.daemon.supervisor import Supervisor
 from corral.errors import OperationFailed, UsageError
 
 
@@ -35,8 +38,14 @@ class Commands:
     async def cmd_ping(self, connection: Connection) -> Any:
         return {"pong": True}
 
-    async def cmd_status(self, connection: Connection, names: list[str] | None = None) -> Any:
-        return self.supervisor.status(names or ())
+    async def cmd_status(
+        self,
+        connection: Connection,
+        names: list[str] | None = None,
+        targets: list[dict[str, Any]] | None = None,
+    ) -> Any:
+        chosen = [_named(name) for name in names or ()] + _targets(targets or [])
+        return self.supervisor.status(chosen)
 
     async def cmd_start(
         self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True
@@ -73,7 +82,7 @@ class Commands:
     ) -> Any:
         sup = self.supervisor
         if names:
-            runtimes = [rt for name in names for rt in sup.job(name).instances.values()]
+            runtimes = [rt for name in names for rt in sup.instances(_named(name))]
         else:
             runtimes = [
                 rt for job in sup.jobs.values() for rt in job.instances.values()
@@ -95,10 +104,13 @@ class Commands:
         connection: Connection,
         name: str,
         instance: str | None = None,
+        env: dict[str, str] | None = None,
         lines: int | None = 10,
         follow: bool = False,
     ) -> Any:
         log = self.supervisor.log_of(name)
+        if env:
+            instance = self.supervisor.key_of(Target(name, instance, env))
         backlog = [ln.as_dict() for ln in log.tail(lines, instance)]
         if not follow:
             return backlog
@@ -142,6 +154,58 @@ class Commands:
         graph = self.supervisor.graph
         return {**graph.as_json(), "dot": graph.as_dot()}
 
+    async def cmd_emit(
+        self,
+        connection: Connection,
+        event: str,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+    ) -> Any:
+        """Emit an event; with ``wait``, return once every instance it started or stopped
+        has settled, failing if one it started did not come up."""
+        if not EVENT_NAME.match(event):
+            raise UsageError(f"{event!r} is not a valid event name")
+        for key in env or {}:
+            if not ENV_NAME.match(key):
+                raise UsageError(f"{key!r} is not a valid variable name")
+        starts, stops = self.supervisor.emit(event, env or {})
+        started = [rt for rt, _ in starts]
+
+        def reply() -> dict[str, Any]:
+            return {
+                "started": [_brief(rt) for rt in started],
+                "stopped": [_brief(rt) for rt in stops],
+            }
+
+        if not wait:
+            return reply()
+        await asyncio.gather(*(self.supervisor.until(rt, stopped) for rt in stops))
+        outcomes = await asyncio.gather(*(self.supervisor.until(rt, settled) for rt in started))
+        failed = [rt for rt, ok in zip(started, outcomes, strict=True) if not ok]
+        if failed:
+            reasons = "; ".join(f"{label(rt)}: {rt.inst.error or rt.inst.state}" for rt in failed)
+            raise OperationFailed(f"{event}: start failed: {reasons}")
+        return reply()
+
+    async def cmd_events(
+        self, connection: Connection, lines: int | None = None, follow: bool = False
+    ) -> Any:
+        history = list(self.supervisor.events)
+        backlog = history[-lines:] if lines else ([] if lines == 0 else history)
+        if not follow:
+            return backlog
+        connection.send({"ok": True, "result": backlog, "stream": True})
+
+        def follower(record: dict[str, object]) -> None:
+            connection.send({"event": record})
+
+        self.supervisor.event_followers.add(follower)
+        try:
+            await connection.until_peer_closes()
+        finally:
+            self.supervisor.event_followers.discard(follower)
+        return None
+
     async def cmd_down(self, connection: Connection) -> Any:
         await self._stop_all()
         connection.after_reply.append(self._exit_daemon)  # answer first, then exit
@@ -164,6 +228,12 @@ def _ready(inst: Any) -> bool | None:
     if inst.goal is Goal.STOP and inst.state in (State.WAITING, State.FAILED):
         return False
     return None
+
+
+def _named(text: str) -> Target:
+    """``NAME`` or ``NAME:INSTANCE`` as a target."""
+    name, colon, key = text.partition(":")
+    return Target(name, key if colon else None)
 
 
 def _targets(raw: list[dict[str, Any]]) -> list[Target]:

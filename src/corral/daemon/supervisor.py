@@ -17,104 +17,37 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 
 from corral.core import effects as fx
 from corral.core import inputs as ins
 from corral.core.config import Command, Definition, graph_of
-from corral.core.gates import start_gate, stop_gate
+from corral.core.expr import Event, Progress
+from corral.core.gates import hold_waits_on, start_gate, stop_gate
 from corral.core.graph import Edge, Graph
+from corral.core.instances import InstanceError, bad_key, env_for_key, instance_key
 from corral.core.machine import Instance, signal_name, step
-from corral.core.states import REST_STATES, Goal, ProcessKind, ServiceType, State
+from corral.core.states import Goal, ProcessKind, ServiceType, State
+from corral.daemon.activation import Activation, Changes
 from corral.daemon.logs import Capture, Console, LogLine, ServiceLog
 from corral.daemon.oneoff import OneOff, Outcome
 from corral.daemon.readiness import NotifyChannel, PidFileWatch, ProbeRunner, ReadyPipe
 from corral.daemon.reaper import Reaper
+from corral.daemon.runtime import (
+    Job,
+    Predicate,
+    Readiness,
+    Runtime,
+    Target,
+    label,
+    settled,
+    stopped,
+)
 from corral.daemon.spawn import Child, SpawnError, process_env, spawn
 from corral.daemon.tree import Cgroups, kill_all, scan_tree
 from corral.errors import NoSuchService, OperationFailed, UsageError
 
-#: A waiter's predicate: True/False ends the wait with that outcome, None keeps waiting.
-Predicate = Callable[[Instance], bool | None]
-
-
-@dataclass(eq=False)
-class Runtime:
-    """One instance as the shell sees it: the machine's record plus pids, timer and waiters."""
-
-    definition: Definition  # the definition this instance was started from
-    inst: Instance
-    env: dict[str, str] = field(default_factory=dict)  # what its start carried
-    children: dict[ProcessKind, Child] = field(default_factory=dict)
-    groups: dict[ProcessKind, int] = field(default_factory=dict)  # pgid of each kind's last child
-    timer: asyncio.TimerHandle | None = None
-    waiters: list[tuple[Predicate, asyncio.Future[bool]]] = field(default_factory=list)
-    held: str | None = None  # the lifecycle event holding this instance, until released
-    readiness: Readiness | None = None
-    status_text: str = ""  # the last STATUS= of a notify service
-    oneoffs: set[OneOff] = field(default_factory=set)  # actions and exec probes running
-
-    @property
-    def main_pid(self) -> int | None:
-        child = self.children.get(ProcessKind.MAIN)
-        return child.pid if child is not None else None
-
-
-@dataclass(eq=False)
-class Readiness:
-    """What is listening for the current main process's readiness."""
-
-    notify: NotifyChannel | None = None
-    pipe: ReadyPipe | None = None
-    pid_watch: PidFileWatch | None = None
-    probe: ProbeRunner | None = None
-
-    def close(self) -> None:
-        if self.notify is not None:
-            self.notify.close()
-        if self.pipe is not None:
-            self.pipe.close()
-        self.stop_waiting()
-
-    def stop_waiting(self) -> None:
-        """The start is over (ready or not): no more pid file polls or probe attempts."""
-        if self.pid_watch is not None:
-            self.pid_watch.cancel()
-            self.pid_watch = None
-        if self.probe is not None:
-            self.probe.cancel()
-            self.probe = None
-
-
-@dataclass(eq=False)
-class Job:
-    """A service name with its current definition and its instances."""
-
-    definition: Definition
-    instances: dict[str, Runtime] = field(default_factory=dict)
-    log: ServiceLog | None = None
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a command addresses: a service, maybe one instance, and env for a start."""
-
-    name: str
-    instance: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
-def settled(inst: Instance) -> bool | None:
-    """Wait predicate of start/stop/restart: at rest where the goal points; True if running."""
-    if inst.settled:
-        return inst.state is State.RUNNING
-    if inst.state in REST_STATES and inst.goal is Goal.STOP:
-        return False
-    return None
-
-
-def stopped(inst: Instance) -> bool | None:
-    return True if inst.state in (State.WAITING, State.FAILED) else None
+#: Events kept for ``corral events`` (the stream itself has no limit).
+EVENT_HISTORY = 1000
 
 
 class Supervisor:
@@ -142,17 +75,21 @@ class Supervisor:
         self._wakeup_fd: int | None = wakeup.fileno() if wakeup is not None else None
         self._queue: deque[tuple[Runtime, ins.Input]] = deque()
         self._checks: dict[Runtime, None] = {}  # instances whose hold to look at, in order
+        self._idle: dict[Runtime, None] = {}  # stopped instances of instantiated jobs
         self._draining = False
         self.jobs: dict[str, Job] = {}
         self.graph: Graph = graph_of(definitions)
-        self.events: deque[dict[str, object]] = deque(maxlen=1000)
+        self.events: deque[dict[str, object]] = deque(maxlen=EVENT_HISTORY)
+        self.event_followers: set[Callable[[dict[str, object]], None]] = set()
         self.shutting_down = False
         for name, definition in definitions.items():
-            job = Job(definition, log=ServiceLog(name, definition.log, log_dir))
-            # A service that is not instantiated has its one instance from the start, so that
-            # status shows it (goal stop, state waiting) before anything ever started it.
-            job.instances[""] = Runtime(definition, Instance(job=name, since=self._clock()))
+            job = Job(definition, log=ServiceLog(name, definition.log, log_dir), since=clock())
+            if definition.instance is None:
+                # A service that is not instantiated has its one instance from the start, so
+                # status shows it (goal stop, state waiting) before anything started it.
+                job.instances[""] = Runtime(definition, Instance(job=name, since=clock()))
             self.jobs[name] = job
+        self.activation = Activation(self)
 
     # -- the machine ---------------------------------------------------------------------
 
@@ -168,12 +105,11 @@ class Supervisor:
         if self._draining:
             return
         self._draining = True
+        activation = self.activation
         try:
-            while self._queue or self._checks:
+            while self._queue or self._checks or activation.dirty or self._idle:
                 if not self._queue:
-                    rt = next(iter(self._checks))
-                    del self._checks[rt]
-                    self._check_hold(rt)
+                    self._when_quiet()
                     continue
                 rt, item = self._queue.popleft()
                 before = rt.inst
@@ -190,10 +126,36 @@ class Supervisor:
                     or after.ready != before.ready
                 ):
                     self._neighbours_changed(rt)
+                    activation.changed(rt, before)
                 if rt.waiters:
                     self._check_waiters(rt)
         finally:
             self._draining = False
+
+    def _when_quiet(self) -> None:
+        """One piece of the work that must see a settled world: a hold, a ``while``, or
+        forgetting a stopped instance."""
+        if self._checks:
+            rt = next(iter(self._checks))
+            del self._checks[rt]
+            self._check_hold(rt)
+        elif self.activation.dirty:
+            name = next(iter(self.activation.dirty))
+            del self.activation.dirty[name]
+            self._apply_changes(self.activation.reconcile(name))
+        else:
+            rt = next(iter(self._idle))
+            del self._idle[rt]
+            self._forget_if_idle(rt)
+
+    def _apply_changes(self, changes: Changes) -> None:
+        starts, stops = changes
+        for rt, env in starts:
+            self._prepare_start(rt, env)
+        self.feed_all(
+            [(rt, ins.SetGoal(Goal.START)) for rt, _ in starts]
+            + [(rt, ins.SetGoal(Goal.STOP)) for rt in stops]
+        )
 
     def _apply(self, rt: Runtime, effect: fx.Effect) -> None:
         match effect:
@@ -210,9 +172,10 @@ class Supervisor:
                     rt.timer.cancel()
                     rt.timer = None
             case fx.Emit(name=name, env=env, hold=hold):
-                self.events.append({"time": time.time(), "name": name, "env": env})
+                starts, stops = self.emit(name, env)
                 if hold:
                     rt.held = name
+                    self._hold_for(rt, [*(b for b, _ in starts), *stops])
                     if name == "starting":
                         self._pull_in(rt)
                     else:
@@ -236,7 +199,7 @@ class Supervisor:
         for need in (*self.graph.needs(name, Edge.REQUIRES), *self.graph.needs(name, Edge.WANTS)):
             for dep in self.jobs[need].instances.values():
                 if dep.inst.goal is Goal.STOP:
-                    self._fresh_definition(dep)
+                    self._prepare_start(dep)
                     self.feed(dep, ins.SetGoal(Goal.START))
 
     def _push_down(self, rt: Runtime) -> None:
@@ -255,33 +218,62 @@ class Supervisor:
                 else:
                     self.feed(dep, ins.SetGoal(Goal.STOP))
 
+    def _hold_for(self, rt: Runtime, blockers: list[Runtime]) -> None:
+        """The held event started or stopped these: it waits until they have settled."""
+        rt.blockers = [b for b in blockers if b is not rt]
+        for blocker in rt.blockers:
+            blocker.holders.add(rt)
+
+    def _unhold(self, rt: Runtime) -> None:
+        rt.held = None
+        for blocker in rt.blockers:
+            blocker.holders.discard(rt)
+        rt.blockers = []
+
+    def _blocker_done(self, holder: Runtime, blocker: Runtime) -> bool:
+        """Settled, or itself waiting for the holder (a wait that would never end)."""
+        return settled(blocker.inst) is not None or self._waits_for(blocker, holder, set())
+
+    def _waits_for(self, rt: Runtime, target: Runtime, seen: set[Runtime]) -> bool:
+        if rt.held is None or rt in seen:
+            return False
+        seen.add(rt)
+        if hold_waits_on(rt.held, rt.inst.job, target.inst.job, self.graph):
+            return True
+        return any(b is target or self._waits_for(b, target, seen) for b in rt.blockers)
+
     def _check_hold(self, rt: Runtime) -> None:
         held = rt.held
         if held is None:
             return
         name = rt.inst.job
-        if held == "starting":
-            if rt.inst.state is not State.STARTING:
-                rt.held = None
+        starting = held == "starting"
+        if rt.inst.state is not (State.STARTING if starting else State.STOPPING):
+            self._unhold(rt)
+            return
+        if not (starting and rt.inst.wants_down):  # a start turned back waits for nothing
+            for blocker in [b for b in rt.blockers if self._blocker_done(rt, b)]:
+                rt.blockers.remove(blocker)
+                blocker.holders.discard(rt)
+            if rt.blockers:
                 return
-            verdict = True if rt.inst.wants_down else start_gate(name, self.graph, self._view)
-            if isinstance(verdict, str):
-                self.feed(rt, ins.RequirementFailed(verdict))  # then released: goal is stop
-                self._checks[rt] = None
+            if starting:
+                verdict = start_gate(name, self.graph, self._view)
+                if isinstance(verdict, str):
+                    self.feed(rt, ins.RequirementFailed(verdict))  # then released: goal is stop
+                    self._checks[rt] = None
+                    return
+                if verdict is None:
+                    return
+            elif not stop_gate(name, self.graph, self._view):
                 return
-            if verdict is None:
-                return
-        else:
-            if rt.inst.state is not State.STOPPING:
-                rt.held = None
-                return
-            if not stop_gate(name, self.graph, self._view):
-                return
-        rt.held = None
+        self._unhold(rt)
         self.feed(rt, ins.Released())
 
     def _neighbours_changed(self, rt: Runtime) -> None:
         """Look again at the holds this instance's change may decide."""
+        for holder in rt.holders:
+            self._checks[holder] = None
         name = rt.inst.job
         related = [name, *self.graph.dependents_of(name), *self.graph.before(name)]
         for other in related:
@@ -524,24 +516,29 @@ class Supervisor:
 
     def _output(self, rt: Runtime, process: str, texts: list[str]) -> None:
         """Lines a process printed: into the service's log, and to the foreground console."""
-        self._record(rt, process, texts, label(rt), texts)
+        self._record(rt.inst.job, rt.inst.key, process, texts, label(rt), texts)
         readiness = rt.readiness
         if readiness is not None and readiness.probe is not None and process == "main":
             readiness.probe.lines(texts)
 
     def _say(self, rt: Runtime, text: str) -> None:
         """corral's own word about an instance, logged beside its output."""
-        self._record(rt, "corral", [text], "corral", [f"{label(rt)}: {text}"])
+        self._record(rt.inst.job, rt.inst.key, "corral", [text], "corral", [f"{label(rt)}: {text}"])
+
+    def say_job(self, job: Job, text: str) -> None:
+        """corral's own word about a service as a whole (an event it could not act on)."""
+        name = job.definition.name
+        self._record(name, "", "corral", [text], "corral", [f"{name}: {text}"])
 
     def _record(
-        self, rt: Runtime, process: str, texts: list[str], console_name: str, shown: list[str]
+        self, name: str, key: str, process: str, texts: list[str], console: str, shown: list[str]
     ) -> None:
         now = time.time()
-        job = self.jobs.get(rt.inst.job)
+        job = self.jobs.get(name)
         if job is not None and job.log is not None:
-            job.log.add([LogLine(now, rt.inst.job, rt.inst.key, process, t) for t in texts])
+            job.log.add([LogLine(now, name, key, process, t) for t in texts])
         if self._console is not None:
-            self._console.lines(console_name, shown, now)
+            self._console.lines(console, shown, now)
 
     def _state_changed(self, rt: Runtime, before: Instance) -> None:
         inst = rt.inst
@@ -557,6 +554,10 @@ class Supervisor:
             self._say(rt, f"failed: {inst.error}" if inst.error else "failed")
         elif inst.state is State.WAITING and before.state is not State.WAITING:
             self._say(rt, "stopped")
+        if inst.state is State.STARTING:
+            rt.stop_progress = Progress()  # stop_on counts from this start on
+        if inst.state is State.WAITING and rt.definition.instance is not None:
+            self._idle[rt] = None
         if inst.state in (State.WAITING, State.FAILED):
             rt.status_text = ""
             if self._cgroups is not None and not rt.oneoffs:
@@ -655,32 +656,114 @@ class Supervisor:
         return job
 
     def instances(self, target: Target, create: bool = False) -> list[Runtime]:
-        """The instances a target addresses; ``create`` makes the one a start needs."""
+        """The instances a target addresses; ``create`` makes the one a start needs and
+        gives it the start's environment (when it is at rest)."""
         job = self.job(target.name)
-        name = job.definition.name
-        key = target.instance or ""
-        if key:
-            raise UsageError(f"service {name} is not instantiated (no instance key)")
-        runtime = job.instances.get(key)
-        if runtime is None:
+        key, env = self._address(job, target, create)
+        if key is None:
+            return list(job.instances.values())
+        rt = job.instances.get(key)
+        if rt is None:
             if not create:
                 return []
-            runtime = Runtime(job.definition, Instance(job=name, key=key, since=self._clock()))
-            job.instances[key] = runtime
-        if create and target.env:
-            runtime.env = dict(target.env)
-        return [runtime]
+            rt = self._new_instance(job, key)
+        if create:
+            self._prepare_start(rt, env)
+        return [rt]
 
-    def _fresh_definition(self, rt: Runtime) -> None:
-        """A start from rest takes the service's current definition."""
+    def _address(self, job: Job, target: Target, create: bool) -> tuple[str | None, dict[str, str]]:
+        """The instance key a target names (None: every instance) and its environment."""
+        d = job.definition
+        if d.instance is None:
+            if target.instance:
+                raise UsageError(f"service {d.name} is not instantiated; address it as {d.name}")
+            return "", dict(target.env)
+        if target.instance is not None:
+            key = target.instance
+            reason = bad_key(key)
+            if reason is not None:
+                raise UsageError(f"{d.name}: {reason}")
+            existing = job.instances.get(key)
+            env = {**(existing.env if existing else env_for_key(d.instance, key)), **target.env}
+            try:
+                derived = instance_key(d.name, d.instance, {**d.env, **env})
+            except InstanceError:
+                derived = None
+            if create and existing is None and derived != key:
+                raise UsageError(
+                    f"{d.name}:{key}: no such instance, and its key does not give "
+                    f"{d.instance}; start it as {d.name} VAR=VALUE..."
+                )
+            return key, env
+        if target.env:
+            try:
+                return instance_key(d.name, d.instance, {**d.env, **target.env}), dict(target.env)
+            except InstanceError as exc:
+                raise UsageError(str(exc)) from None
+        if create:
+            raise UsageError(
+                f"{d.name} has one instance per {d.instance}: say which, "
+                f"as {d.name} VAR=VALUE or {d.name}:KEY"
+            )
+        return None, {}
+
+    def key_of(self, target: Target) -> str | None:
+        """The instance key a target names, whether or not that instance exists now."""
+        return self._address(self.job(target.name), target, create=False)[0]
+
+    def _new_instance(self, job: Job, key: str) -> Runtime:
+        name = job.definition.name
+        rt = Runtime(job.definition, Instance(job=name, key=key, since=self._clock()))
+        job.instances[key] = rt
+        return rt
+
+    def instance_for(self, job: Job, env: Mapping[str, str], why: str) -> Runtime | None:
+        """The instance an event or a state would start (made if new); None, said in the
+        job's log, when the environment gives no valid key."""
+        d = job.definition
+        if d.instance is None:
+            return job.instances[""]
+        try:
+            key = instance_key(d.name, d.instance, {**d.env, **env})
+        except InstanceError as exc:
+            self.say_job(job, f"{why}: {exc}")
+            return None
+        return job.instances.get(key) or self._new_instance(job, key)
+
+    def _prepare_start(self, rt: Runtime, env: Mapping[str, str] | None = None) -> None:
+        """A start from rest takes the service's current definition and the environment
+        of what starts it (a command's KEY=VALUE, an event's environment)."""
         if rt.inst.state in (State.WAITING, State.FAILED):
             rt.definition = self.jobs[rt.inst.job].definition
+            rt.env = dict(env or {})
+
+    def _forget_if_idle(self, rt: Runtime) -> None:
+        """A stopped instance of an instantiated job goes away (Upstart's rule); a failed one
+        stays visible until started again or the daemon ends."""
+        job = self.jobs.get(rt.inst.job)
+        if (
+            job is not None
+            and job.instances.get(rt.inst.key) is rt
+            and rt.inst.state is State.WAITING
+            and rt.inst.goal is Goal.STOP
+            and rt.held is None
+            and not rt.oneoffs
+            and not rt.holders
+        ):
+            del job.instances[rt.inst.key]
+
+    def emit(self, name: str, env: Mapping[str, str]) -> Changes:
+        """An event: recorded, shown to followers, and fed to every condition."""
+        record: dict[str, object] = {"time": time.time(), "name": name, "env": dict(env)}
+        self.events.append(record)
+        for follower in list(self.event_followers):
+            follower(record)
+        changes = self.activation.event(Event(name, tuple(env.items())))
+        self._apply_changes(changes)
+        return changes
 
     def set_goal(self, targets: Iterable[Target], goal: Goal) -> list[Runtime]:
         runtimes = self._resolve(targets, create=goal is Goal.START)
-        for rt in runtimes:
-            if goal is Goal.START:
-                self._fresh_definition(rt)
         self.feed_all((rt, ins.SetGoal(goal)) for rt in runtimes)
         return runtimes
 
@@ -742,28 +825,28 @@ class Supervisor:
                     runtimes.append(rt)
         return runtimes
 
-    def status(self, names: Iterable[str] = ()) -> list[dict[str, object]]:
-        """Rows for ``NAME`` (every instance) or ``NAME:INSTANCE``; every service if none."""
-        wanted: dict[str, set[str] | None] = {}
-        for text in names:
-            name, colon, key = text.partition(":")
-            real = self.job(name).definition.name
-            if not colon:
-                wanted[real] = None  # every instance
-            elif real not in wanted:
-                wanted[real] = {key}
-            elif (keys := wanted[real]) is not None:
-                keys.add(key)
-        rows = []
+    def status(self, targets: Iterable[Target] = ()) -> list[dict[str, object]]:
+        """Rows for each target (a bare name of an instantiated service: every instance),
+        or for every service; a service with no instance shows one row at rest."""
         offset = time.time() - self._clock()
-        for name in wanted or self.jobs:
-            job = self.jobs[name]
-            keys = wanted.get(name)
-            for rt in job.instances.values():
-                if keys is None or rt.inst.key in keys:
-                    stale = rt.definition is not job.definition
-                    rows.append(_status_row(rt, offset, stale=stale))
-        return rows
+        chosen: dict[Runtime, None] = {}
+        for target in targets or [Target(name) for name in self.jobs]:
+            job = self.job(target.name)
+            key, _ = self._address(job, target, create=False)
+            if key is None and not job.instances:
+                chosen[self._placeholder(job)] = None
+            elif key is None:
+                chosen.update(dict.fromkeys(job.instances.values()))
+            elif key in job.instances:
+                chosen[job.instances[key]] = None
+        return [
+            _status_row(rt, offset, stale=rt.definition is not self.jobs[rt.inst.job].definition)
+            for rt in chosen
+        ]
+
+    def _placeholder(self, job: Job) -> Runtime:
+        """The row of an instantiated service that has no instance now."""
+        return Runtime(job.definition, Instance(job=job.definition.name, since=job.since))
 
     def log_of(self, name: str) -> ServiceLog:
         job = self.job(name)
@@ -772,7 +855,7 @@ class Supervisor:
 
     def startup(self) -> None:
         """Start every autostart service, as ``corral up`` does."""
-        self.events.append({"time": time.time(), "name": "startup", "env": {}})
+        self.emit("startup", {})
         autostart = [Target(name) for name, job in self.jobs.items() if job.definition.autostart]
         self.set_goal(autostart, Goal.START)
 
@@ -795,11 +878,6 @@ def _describe_outcome(outcome: Outcome, timeout: float) -> str:
     if outcome.signal is not None:
         return f"killed by {signal_name(outcome.signal)}"
     return f"exited with status {outcome.status}"
-
-
-def label(rt: Runtime) -> str:
-    """``name`` or ``name:instance``, as users address it."""
-    return f"{rt.inst.job}:{rt.inst.key}" if rt.inst.key else rt.inst.job
 
 
 def _status_row(rt: Runtime, offset: float, stale: bool) -> dict[str, object]:

@@ -1,0 +1,78 @@
+"""Instance keys: ``instance = "${TTY}"`` expanded from an instance's environment.
+
+Pure. A key ends up in file names, log paths and addresses (``getty:tty1``), so a value that
+is empty, has a ``/``, is ``.``/``..`` or holds control characters is refused with a message
+that says which and why, before any instance is made.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from corral.core.expand import UnsetVariable, expand
+
+_SINGLE = re.compile(r"^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$")
+_VARIABLES = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+class InstanceError(ValueError):
+    """An instance key that cannot be made, with the reason for humans."""
+
+
+def variables_of(template: str) -> list[str]:
+    """The variables a template uses, in order, once each (``$$`` is not one)."""
+    found: list[str] = []
+    for match in _VARIABLES.finditer(template.replace("$$", "")):
+        name = match.group(1) or match.group(2)
+        if name not in found:
+            found.append(name)
+    return found
+
+
+def sole_variable(template: str) -> str | None:
+    """``TTY`` for ``"${TTY}"`` or ``"$TTY"``: then ``getty:tty1`` can mean ``TTY=tty1``."""
+    match = _SINGLE.match(template)
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def bad_key(key: str) -> str | None:
+    """Why a key cannot name an instance, or None when it can."""
+    if not key:
+        return "an instance key cannot be empty"
+    if "/" in key:
+        return f"instance key {key!r} contains '/'"
+    if key in (".", "..") or ".." in key:
+        return f"instance key {key!r} contains '..'"
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return f"instance key {key!r} contains a control character"
+    return None
+
+
+def check_key(key: str) -> str:
+    reason = bad_key(key)
+    if reason is not None:
+        raise InstanceError(reason)
+    return key
+
+
+def instance_key(job: str, template: str, env: Mapping[str, str]) -> str:
+    """The key of the instance ``env`` describes; InstanceError says what is missing or bad."""
+    try:
+        key = expand(template, env)
+    except UnsetVariable as exc:
+        raise InstanceError(
+            f"{job} has one instance per {template}: give {exc.name}=VALUE "
+            f"(or address an existing instance as {job}:KEY)"
+        ) from None
+    reason = bad_key(key)
+    if reason is not None:
+        raise InstanceError(f"{job}: {reason}")
+    return key
+
+
+def env_for_key(template: str, key: str) -> dict[str, str]:
+    """What ``NAME:KEY`` tells of the environment: ``{TTY: key}`` for ``"${TTY}"``, else
+    nothing (a key made of several variables cannot be split back)."""
+    name = sole_variable(template)
+    return {name: key} if name else {}

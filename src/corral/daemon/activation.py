@@ -1,0 +1,136 @@
+"""``start_on``, ``stop_on`` and ``while``: which instances an event or a change of state
+starts or stops.
+
+The conditions themselves are pure (:mod:`corral.core.expr`); this keeps what they need
+between events: an index from event and service names to the jobs that mention them (so an
+event nobody listens for costs one dict lookup), each job's ``start_on`` progress, and for
+each ``while`` job the instance keys it last asked to run. ``while`` is edge-triggered: a job
+starts when its condition becomes true and stops when it becomes false; a manual ``stop`` or
+``start`` in between holds until the condition next changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from corral.core.expr import Event, Holding, Progress, advance, bindings
+from corral.core.gates import is_up
+from corral.core.instances import InstanceError, instance_key
+from corral.core.machine import Instance
+from corral.core.states import Goal
+from corral.daemon.runtime import Job, Runtime
+
+if TYPE_CHECKING:
+    from corral.daemon.supervisor import Supervisor
+
+#: Instances to start (with the environment that starts them) and instances to stop.
+Changes = tuple[list[tuple[Runtime, dict[str, str]]], list[Runtime]]
+
+
+class Activation:
+    """The condition side of the supervisor; it decides, the supervisor feeds the machine."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._sup = supervisor
+        self._start_on: dict[str, list[str]] = {}  # event name -> jobs whose start_on has it
+        self._stop_on: dict[str, list[str]] = {}
+        self._while_on: dict[str, list[str]] = {}  # service -> jobs whose while mentions it
+        self._progress: dict[str, Progress] = {}
+        self._asked: dict[str, dict[str, None]] = {}  # while job -> keys it asked to run
+        self.dirty: dict[str, None] = {}  # while jobs to look at once no input is queued
+        self.index(supervisor.jobs)
+
+    def index(self, jobs: Mapping[str, Job]) -> None:
+        """Build the lookups from the jobs' current definitions."""
+        self._start_on.clear()
+        self._stop_on.clear()
+        self._while_on.clear()
+        for name, job in jobs.items():
+            d = job.definition
+            for condition, index in ((d.start_on, self._start_on), (d.stop_on, self._stop_on)):
+                for event in condition.names if condition is not None else ():
+                    index.setdefault(event, []).append(name)
+            if d.while_ is not None:
+                for state in d.while_.names:
+                    real = self._sup.graph.resolve(state) or state
+                    self._while_on.setdefault(real, []).append(name)
+                self.dirty[name] = None
+
+    def event(self, event: Event) -> Changes:
+        """Feed one event to every condition that mentions it."""
+        starts: list[tuple[Runtime, dict[str, str]]] = []
+        stops: list[Runtime] = []
+        sup = self._sup
+        for name in self._start_on.get(event.name, ()):
+            job = sup.jobs[name]
+            condition = job.definition.start_on
+            assert condition is not None
+            progress = self._progress.get(name, Progress())
+            progress, fired = advance(condition.node, progress, event, job.definition.env)
+            self._progress[name] = progress
+            if fired is None or sup.shutting_down:
+                continue
+            rt = sup.instance_for(job, fired, f'start_on "{condition.text}"')
+            if rt is not None and rt.inst.goal is Goal.STOP:
+                starts.append((rt, fired))
+        for name in self._stop_on.get(event.name, ()):
+            for rt in sup.jobs[name].instances.values():
+                condition = rt.definition.stop_on
+                if condition is None or rt.inst.goal is not Goal.START:
+                    continue
+                rt.stop_progress, fired = advance(
+                    condition.node, rt.stop_progress, event, rt.variables
+                )
+                if fired is not None:
+                    stops.append(rt)
+        return starts, stops
+
+    def changed(self, rt: Runtime, before: Instance) -> None:
+        """An instance changed: the ``while`` jobs that mention it are looked at again."""
+        if is_up(before) != is_up(rt.inst):
+            for name in self._while_on.get(rt.inst.job, ()):
+                self.dirty[name] = None
+
+    def reconcile(self, name: str) -> Changes:
+        """Compare where a ``while`` job's condition holds now with where it held before."""
+        sup = self._sup
+        job = sup.jobs.get(name)
+        condition = job.definition.while_ if job is not None else None
+        if job is None or condition is None:
+            return [], []
+        definition = job.definition
+        wanted: dict[str, dict[str, str]] = {}
+        for binding in bindings(condition.node, self._holding):
+            if definition.instance is None:
+                wanted.setdefault("", binding)
+                continue
+            try:
+                key = instance_key(name, definition.instance, {**definition.env, **binding})
+            except InstanceError as exc:
+                sup.say_job(job, f'while "{condition.text}": {exc}')
+                continue
+            wanted.setdefault(key, binding)
+        before = self._asked.get(name, {})
+        self._asked[name] = dict.fromkeys(wanted)
+        starts: list[tuple[Runtime, dict[str, str]]] = []
+        stops: list[Runtime] = []
+        for key, env in wanted.items():
+            if key in before or sup.shutting_down:
+                continue
+            rt = sup.instance_for(job, env, f'while "{condition.text}"')
+            if rt is not None and rt.inst.goal is Goal.STOP:
+                starts.append((rt, env))
+        for key in before:
+            rt = job.instances.get(key)
+            if key not in wanted and rt is not None and rt.inst.goal is Goal.START:
+                stops.append(rt)
+        return starts, stops
+
+    def _holding(self, name: str) -> Sequence[Holding]:
+        """The instances of ``name`` for which its state holds: running and ready."""
+        real = self._sup.graph.resolve(name)
+        job = self._sup.jobs.get(real) if real is not None else None
+        if job is None:
+            return []
+        return [(key, rt.variables) for key, rt in job.instances.items() if is_up(rt.inst)]

@@ -1,0 +1,112 @@
+"""What the daemon keeps per job and per instance, beside the pure machine's records."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from corral.core.config import Definition
+from corral.core.expr import Progress
+from corral.core.machine import Instance
+from corral.core.states import REST_STATES, Goal, ProcessKind, State
+from corral.daemon.logs import ServiceLog
+from corral.daemon.oneoff import OneOff
+from corral.daemon.readiness import NotifyChannel, PidFileWatch, ProbeRunner, ReadyPipe
+from corral.daemon.spawn import Child
+
+#: A waiter's predicate: True/False ends the wait with that outcome, None keeps waiting.
+Predicate = Callable[[Instance], bool | None]
+
+
+@dataclass(eq=False)
+class Runtime:
+    """One instance as the shell sees it: the machine's record plus pids, timer and waiters."""
+
+    definition: Definition  # the definition this instance was started from
+    inst: Instance
+    env: dict[str, str] = field(default_factory=dict)  # what its start carried
+    children: dict[ProcessKind, Child] = field(default_factory=dict)
+    groups: dict[ProcessKind, int] = field(default_factory=dict)  # pgid of each kind's last child
+    timer: asyncio.TimerHandle | None = None
+    waiters: list[tuple[Predicate, asyncio.Future[bool]]] = field(default_factory=list)
+    held: str | None = None  # the lifecycle event holding this instance, until released
+    readiness: Readiness | None = None
+    status_text: str = ""  # the last STATUS= of a notify service
+    oneoffs: set[OneOff] = field(default_factory=set)  # actions and exec probes running
+    stop_progress: Progress = Progress()  # how far its ``stop_on`` has come
+    blockers: list[Runtime] = field(default_factory=list)  # what its held event waits for
+    holders: set[Runtime] = field(default_factory=set)  # held events waiting for this one
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """Its environment as ``$VAR`` in conditions sees it: the definition's, then its start's."""
+        return {**self.definition.env, **self.env}
+
+    @property
+    def main_pid(self) -> int | None:
+        child = self.children.get(ProcessKind.MAIN)
+        return child.pid if child is not None else None
+
+
+@dataclass(eq=False)
+class Readiness:
+    """What is listening for the current main process's readiness."""
+
+    notify: NotifyChannel | None = None
+    pipe: ReadyPipe | None = None
+    pid_watch: PidFileWatch | None = None
+    probe: ProbeRunner | None = None
+
+    def close(self) -> None:
+        if self.notify is not None:
+            self.notify.close()
+        if self.pipe is not None:
+            self.pipe.close()
+        self.stop_waiting()
+
+    def stop_waiting(self) -> None:
+        """The start is over (ready or not): no more pid file polls or probe attempts."""
+        if self.pid_watch is not None:
+            self.pid_watch.cancel()
+            self.pid_watch = None
+        if self.probe is not None:
+            self.probe.cancel()
+            self.probe = None
+
+
+@dataclass(eq=False)
+class Job:
+    """A service name with its current definition and its instances."""
+
+    definition: Definition
+    instances: dict[str, Runtime] = field(default_factory=dict)
+    log: ServiceLog | None = None
+    since: float = 0.0  # when it appeared (the placeholder row of an instantiated job)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a command addresses: a service, maybe one instance, and env for a start."""
+
+    name: str
+    instance: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def settled(inst: Instance) -> bool | None:
+    """Wait predicate of start/stop/restart: at rest where the goal points; True if running."""
+    if inst.settled:
+        return inst.state is State.RUNNING
+    if inst.state in REST_STATES and inst.goal is Goal.STOP:
+        return False
+    return None
+
+
+def stopped(inst: Instance) -> bool | None:
+    return True if inst.state in (State.WAITING, State.FAILED) else None
+
+
+def label(rt: Runtime) -> str:
+    """``name`` or ``name:instance``, as users address it."""
+    return f"{rt.inst.job}:{rt.inst.key}" if rt.inst.key else rt.inst.job
