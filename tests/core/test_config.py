@@ -109,7 +109,7 @@ def test_defaults() -> None:
         ('while = "b"', 'service.a.while: no service or alias named "b"'),
         ('while = "a and"', 'cannot read the condition "a and" at column 6: unexpected end'),
         ('start_on = "started db or (stopped"', "at column 23: missing ')'"),
-        ('stop_on = "x 1A=b"', "stop_on: cannot read the condition \"x 1A=b\" at column 3"),
+        ('stop_on = "x 1A=b"', 'stop_on: cannot read the condition "x 1A=b" at column 3'),
         ('instance = "tty"', 'expected a template that uses a variable, such as "${TTY}"'),
         ('instance = "${TTY}"\nautostart = true', "uses $TTY, which no env sets"),
         ('sockets = ["x"]', '"sockets" is part of the design but not implemented'),
@@ -144,9 +144,10 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
 
 
 def test_structural_errors() -> None:
-    assert "a state (a service without exec or script) has no process" in problems(
-        "[service.a]\nready_fd = 3\n"
-    )[0]
+    assert (
+        "a state (a service without exec or script) has no process"
+        in problems("[service.a]\nready_fd = 3\n")[0]
+    )
     assert "either exec or script" in problems("[service.a]\nexec = 'a'\nscript = 'b'\n")[0]
     assert 'unknown table "services"' in problems("[services.a]\nexec = 'a'\n")[0]
     assert "invalid TOML" in problems("[service.a\n")[0]
@@ -268,7 +269,9 @@ def test_autostart_defaults_to_false_only_for_jobs_started_otherwise() -> None:
 def test_a_while_instance_key_must_be_bound_by_the_condition() -> None:
     base = "[service.tty]\ninstance = '${TTY}'\nstart_on = 'x TTY=*'\n"
     assert one(base + "[service.getty]\nexec = 'g'\ninstance = '${TTY}'\nwhile = 'tty(TTY=*)'\n")
-    found = problems(base + "[service.getty]\nexec = 'g'\ninstance = '${T}'\nwhile = 'tty(TTY=*)'\n")
+    found = problems(
+        base + "[service.getty]\nexec = 'g'\ninstance = '${T}'\nwhile = 'tty(TTY=*)'\n"
+    )
     assert "service.getty.instance" in found[0] and "$T, which no while binds" in found[0]
 
 

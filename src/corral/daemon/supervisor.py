@@ -655,11 +655,12 @@ class Supervisor:
             raise NoSuchService(f"no such service: {name}")
         return job
 
-    def instances(self, target: Target, create: bool = False) -> list[Runtime]:
+    def instances(self, target: Target, create: bool = False, every: bool = False) -> list[Runtime]:
         """The instances a target addresses; ``create`` makes the one a start needs and
-        gives it the start's environment (when it is at rest)."""
+        gives it the start's environment (when it is at rest). A bare name of an
+        instantiated service means all its instances, except for a start (``every`` False)."""
         job = self.job(target.name)
-        key, env = self._address(job, target, create)
+        key, env = self._address(job, target, create and not every)
         if key is None:
             return list(job.instances.values())
         rt = job.instances.get(key)
@@ -768,7 +769,7 @@ class Supervisor:
         return runtimes
 
     def restart(self, targets: Iterable[Target]) -> list[Runtime]:
-        runtimes = self._resolve(targets, create=True)
+        runtimes = self._resolve(targets, create=True, every=True)
         self.feed_all((rt, ins.Restart()) for rt in runtimes)
         return runtimes
 
@@ -814,13 +815,15 @@ class Supervisor:
                 idle.append(label(rt))
         return idle
 
-    def _resolve(self, targets: Iterable[Target], create: bool) -> list[Runtime]:
+    def _resolve(
+        self, targets: Iterable[Target], create: bool, every: bool = False
+    ) -> list[Runtime]:
         runtimes: list[Runtime] = []
         targets = list(targets)
-        for target in targets:  # check every name before touching anything
-            self.job(target.name)
+        for target in targets:  # check every address before touching anything
+            self._address(self.job(target.name), target, create and not every)
         for target in targets:
-            for rt in self.instances(target, create=create):
+            for rt in self.instances(target, create=create, every=every):
                 if rt not in runtimes:
                     runtimes.append(rt)
         return runtimes
