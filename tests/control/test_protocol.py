@@ -31,6 +31,10 @@ def test_well_formed_requests() -> None:
         (b'{"cmd": "wait", "timeout": -1}', "'timeout'"),
         (b'{"cmd": "logs", "name": "a", "lines": true}', "'lines'"),
         (b'{"cmd": "ping", "extra": 1}', "unknown argument"),
+        (b'{"cmd": "logs"}', "logs: missing argument"),
+        (b'{"cmd": "emit", "env": {}}', "emit: missing argument"),
+        (b'{"cmd": "emit", "event": "x", "env": {"A": 1}}', "'env'"),
+        (b'{"cmd": "config_show"}', "config_show: missing argument"),
     ],
 )
 def test_malformed_requests_say_what_is_wrong(line: bytes, says: str) -> None:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.core.config import Command, load, locate
+from corral.core.config import Command, locate
+from corral.core.registry import load
 from corral.core.states import ProcessKind, RestartMode, ServiceType
 from corral.errors import ConfigError
 

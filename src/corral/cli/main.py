@@ -268,14 +268,54 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    if args.config_command != "check":
-        raise AssertionError(args.config_command)
-    from corral.core.config import load
+    return {"check": _config_check, "reload": _config_reload, "show": _config_show}[
+        args.config_command
+    ](args)
+
+
+def _offline_registry(paths: list[str]) -> Any:
+    from corral.core.registry import build
     from corral.daemon.sources import default_sources, read_sources
 
-    sources = [os.path.abspath(p) for p in args.config] or default_sources(os.getcwd())
-    definitions = load(read_sources(sources))
-    print(f"ok: {len(definitions)} service(s) in {len(sources)} source(s)")
+    sources = [os.path.abspath(p) for p in paths] or default_sources(os.getcwd())
+    return build(read_sources(sources)), sources
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    registry, sources = _offline_registry(args.config)
+    print(f"ok: {len(registry.definitions)} service(s) in {len(sources)} source(s)")
+    return EXIT_OK
+
+
+def _config_reload(args: argparse.Namespace) -> int:
+    from corral.core.registry import describe_changes
+
+    with _client(args) as client:
+        summary = client.request("config_reload")
+    print(f"reloaded: {describe_changes(summary)}")
+    return EXIT_OK
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    """From the daemon's registry; with -c (or no daemon to ask), from the files."""
+    from corral.errors import DaemonUnreachable, NoSuchService
+
+    shown = None
+    if not args.config:
+        try:
+            with _client(args) as client:
+                shown = client.request("config_show", name=args.name)
+        except DaemonUnreachable:
+            shown = None
+    if shown is None:
+        registry, _ = _offline_registry(args.config)
+        real = registry.definitions.get(args.name)
+        if real is None:
+            raise NoSuchService(f"no such service: {args.name}")
+        shown = registry.show(args.name)
+    from corral.cli.render import config_table
+
+    print(config_table(shown))
     return EXIT_OK
 
 
@@ -341,8 +381,13 @@ def _events_args(p: argparse.ArgumentParser) -> None:
 
 def _config_args(p: argparse.ArgumentParser) -> None:
     config_sub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
-    check = config_sub.add_parser("check", help="exit 1 with errors, 0 when clean")
+    check = config_sub.add_parser("check", help="exit 1 with errors, 0 when clean (offline)")
     check.add_argument("-c", "--config", action="append", default=[], metavar="PATH")
+    config_sub.add_parser("reload", help="load the sources again; nothing changes on error")
+    show = config_sub.add_parser("show", help="a service's merged definition, key by key")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("-c", "--config", action="append", default=[], metavar="PATH",
+                      help="read these sources instead of asking the daemon")  # fmt: skip
 
 
 def _no_args(p: argparse.ArgumentParser) -> None:
@@ -375,7 +420,7 @@ COMMANDS: dict[str, tuple[Command, str, Callable[[argparse.ArgumentParser], None
     "graph": (cmd_graph, "print the dependency graph", _graph_args),
     "emit": (cmd_emit, "emit an event; wait until what it started or stopped settles", _emit_args),
     "events": (cmd_events, "show the event stream (-f: follow it)", _events_args),
-    "config": (cmd_config, "check the configuration", _config_args),
+    "config": (cmd_config, "check, reload or show the configuration", _config_args),
 }
 
 

@@ -60,3 +60,43 @@ def status_table(rows: list[dict[str, Any]], colour: bool) -> str:
         else:
             lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def toml_value(value: Any) -> str:
+    """A config value as TOML (for ``config show``)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    return json.dumps(str(value))
+
+
+def _toml_key(key: str) -> str:
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_value(key)
+
+
+def config_table(shown: dict[str, Any]) -> str:
+    """``[service.NAME]`` with each key's value and, as a comment, where it came from."""
+    lines = []
+    for layer in shown["layers"]:
+        kind = "override" if layer["override"] else "definition"
+        note = "" if layer["in_effect"] else "  (not in effect: replaced by a later definition)"
+        lines.append(f"# {kind}: {layer['file']}{note}")
+    lines.append(f"[service.{_toml_key(shown['name'])}]")
+    body = [(f"{_toml_key(k['key'])} = {toml_value(k['value'])}", k) for k in shown["keys"]]
+    width = max((len(text) for text, _ in body), default=0)
+    for text, key in body:
+        where = key["file"] + (f":{key['line']}" if key["line"] else "")
+        lines.append(f"{text.ljust(width)}  # {where}")
+    return "\n".join(lines)

@@ -33,6 +33,22 @@ COMMANDS: dict[str, frozenset[str]] = {
     "graph": frozenset(),
     "emit": frozenset({"event", "env", "wait"}),
     "events": frozenset({"lines", "follow"}),
+    "config_reload": frozenset(),
+    "config_show": frozenset({"name"}),
+}
+
+
+#: Arguments a command cannot do without.
+REQUIRED: dict[str, frozenset[str]] = {
+    "start": frozenset({"targets"}),
+    "stop": frozenset({"targets"}),
+    "restart": frozenset({"targets"}),
+    "reload": frozenset({"targets"}),
+    "logs": frozenset({"name"}),
+    "destroy": frozenset({"targets"}),
+    "action": frozenset({"target", "action"}),
+    "emit": frozenset({"event"}),
+    "config_show": frozenset({"name"}),
 }
 
 
@@ -80,6 +96,9 @@ def decode_request(line: bytes) -> Request:
     unknown = set(data) - COMMANDS[cmd]
     if unknown:
         raise ProtocolError(f"{cmd}: unknown argument(s) {', '.join(sorted(unknown))}")
+    missing = REQUIRED.get(cmd, frozenset()) - set(data)
+    if missing:
+        raise ProtocolError(f"{cmd}: missing argument(s) {', '.join(sorted(missing))}")
     for key, value in data.items():
         _CHECKS[key](cmd, value)
     return Request(cmd, data)

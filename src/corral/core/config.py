@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shlex
 import signal as _signal
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,7 @@ from corral.core.instances import variables_of
 from corral.core.machine import Policy
 from corral.core.restart import RestartPolicy
 from corral.core.states import ProcessKind, RestartMode, ServiceType
-from corral.errors import ConfigError, ConfigProblem
+from corral.errors import ConfigProblem
 
 #: Keys of DESIGN.md that this version does not implement yet: refused, never ignored.
 NOT_YET = frozenset({"sockets", "override"})
@@ -507,7 +506,9 @@ def locate(text: str, service: str | None, key: str | None = None) -> int | None
     (a table header, or dotted keys) and returns None where it cannot tell.
     """
     lines = text.splitlines()
-    name = re.escape(service) if service else None
+    if service is None:
+        return _locate_top_level(lines, key)
+    name = re.escape(service)
     header = (
         re.compile(rf"^\s*\[\s*service\s*\.\s*(\"{name}\"|'{name}'|{name})\s*\]") if name else None
     )
@@ -536,43 +537,36 @@ def locate(text: str, service: str | None, key: str | None = None) -> int | None
     return start
 
 
+def _locate_top_level(lines: list[str], key: str | None) -> int | None:
+    """A key before any table header (an override file ``NAME.override.toml``)."""
+    if key is None:
+        return None
+    key_line = re.compile(rf"^\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*(=|\.)")
+    for number, line in enumerate(lines, 1):
+        if re.match(r"^\s*\[", line):
+            return None
+        if key_line.match(line):
+            return number
+    return None
+
+
 # -- the loader ------------------------------------------------------------------------------
 
 
-def parse_source(path: str, text: str) -> tuple[dict[str, Definition], list[ConfigProblem]]:
-    """Parse one TOML file into definitions, collecting every problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        return {}, [
-            ConfigProblem(path, f"invalid TOML: {exc}", line=int(line.group(1)) if line else None)
-        ]
-    problems: list[ConfigProblem] = []
-    for top in data:
-        if top != "service":
-            problems.append(
-                ConfigProblem(
-                    path, f'unknown table "{top}": expected [service.NAME] tables', line=None
-                )
-            )
-    services = data.get("service", {})
-    if not isinstance(services, dict):
-        problems.append(ConfigProblem(path, "service must be a table of [service.NAME] tables"))
-        return {}, problems
-    definitions: dict[str, Definition] = {}
-    for name, table in services.items():
-        definition = _parse_service(path, text, name, table, problems)
-        if definition is not None:
-            definitions[name] = definition
-    return definitions, problems
+#: Where a key of a service was written: ``where(key)`` (None: the table itself) gives
+#: the file and line, so that an error names the source the offending value came from.
+Where = Callable[[str | None], tuple[str, int | None]]
 
 
-def _parse_service(
-    path: str, text: str, name: str, table: object, problems: list[ConfigProblem]
+def parse_definition(
+    name: str, table: object, source: str, where: Where, problems: list[ConfigProblem]
 ) -> Definition | None:
+    """One service's merged table as a Definition; every problem goes to ``problems``."""
+    count_before = len(problems)
+
     def problem(message: str, key: str | None = None) -> None:
-        problems.append(ConfigProblem(path, message, name, key, locate(text, name, key)))
+        file, line = where(key)
+        problems.append(ConfigProblem(file, message, name, key, line))
 
     if not SERVICE_NAME.match(name):
         problem("a service name uses letters, digits and _ . @ - and does not start with . @ -")
@@ -591,7 +585,6 @@ def _parse_service(
                 values[key] = _PARSERS[key](raw)
             except _Bad as exc:
                 problem(str(exc), key)
-    count_before = len(problems)
     if "exec" in table and "script" in table:
         problem("give either exec or script, not both", "script")
     service_type = values.get("type", ServiceType.SIMPLE)
@@ -612,7 +605,7 @@ def _parse_service(
                 problem(
                     "a state (a service without exec or script) has no process for this key", key
                 )
-    if len(problems) > count_before or any(p.service == name for p in problems):
+    if len(problems) > count_before:
         return None
     main = None
     if "exec" in values:
@@ -648,7 +641,7 @@ def _parse_service(
     }  # fmt: skip
     return Definition(
         name=name,
-        source=path,
+        source=source,
         main=main,
         shell_script="script" in values,
         type=service_type,
@@ -660,29 +653,6 @@ def _parse_service(
         instance=values.get("instance"),
         **({"autostart": not on_demand} | plain),
     )
-
-
-def load(sources: Iterable[tuple[str, str]]) -> dict[str, Definition]:
-    """Load ``(path, text)`` sources in increasing precedence; raise ConfigError with every
-    problem of every source, so that nothing half-loaded is ever used."""
-    definitions: dict[str, Definition] = {}
-    problems: list[ConfigProblem] = []
-    texts: dict[str, str] = {}
-    for path, text in sources:
-        texts[path] = text
-        found, source_problems = parse_source(path, text)
-        problems.extend(source_problems)
-        definitions.update(found)  # a later source replaces a service of the same name
-    if not problems:
-        graph = graph_of(definitions)
-        issues = [(i.service, i.key, i.message) for i in graph.problems]
-        for service, key, message in issues or activation_problems(definitions, graph):
-            source = definitions[service].source
-            line = locate(texts.get(source, ""), service, key)
-            problems.append(ConfigProblem(source, message, service, key, line))
-    if problems:
-        raise ConfigError(problems)
-    return definitions
 
 
 def graph_of(definitions: Mapping[str, Definition]) -> Graph:
@@ -722,3 +692,34 @@ def activation_problems(
             problems.append((name, "instance", f"the instance key uses ${missing[0]}, which "
                              f"no {why}: nothing would give it a value"))  # fmt: skip
     return problems
+
+
+#: Definition fields that do not change what a running process is; a reload that changes
+#: only these applies them to running instances at once (no restart, not stale).
+POLICY_FIELDS = frozenset({
+    "source", "description", "restart", "stop_signal", "stop_timeout", "reload_signal",
+    "timeout_start", "autostart", "log", "requires", "wants", "after", "provides", "actions",
+    "start_on", "stop_on", "while_",
+})  # fmt: skip
+
+#: How a field is spelled in the config, where that differs.
+_KEY_OF_FIELD = {
+    "main": "exec/script",
+    "shell_script": "exec/script",
+    "hooks": "hooks",
+    "while_": "while",
+    "restart": "restart*",
+}
+
+
+def changed_fields(old: Definition, new: Definition) -> set[str]:
+    """The fields two definitions differ in."""
+    return {
+        name for name in Definition.__dataclass_fields__ if getattr(old, name) != getattr(new, name)
+    }
+
+
+def keys_of(fields: Iterable[str]) -> list[str]:
+    """Fields as config keys, for messages (``restart*`` covers restart, restart_delay,
+    restart_limit and normal_exit; ``hooks`` the four hooks)."""
+    return sorted({_KEY_OF_FIELD.get(f, f) for f in fields} - {"source"})

@@ -57,6 +57,10 @@ class Activation:
                     self._while_on.setdefault(real, []).append(name)
                 self.dirty[name] = None
 
+    def forget(self, name: str) -> None:
+        """A job's definition changed: its ``start_on`` counts from scratch."""
+        self._progress.pop(name, None)
+
     def event(self, event: Event) -> Changes:
         """Feed one event to every condition that mentions it."""
         starts: list[tuple[Runtime, dict[str, str]]] = []

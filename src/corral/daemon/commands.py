@@ -11,11 +11,12 @@ from corral.control.server import Connection
 from corral.core.config import ENV_NAME
 from corral.core.expr import EVENT_NAME
 from corral.core.machine import signal_name
+from corral.core.registry import Registry
 from corral.core.states import Goal, State
 from corral.daemon.logs import LogLine
 from corral.daemon.runtime import Runtime, Target, label, settled, stopped
 from corral.daemon.supervisor import Supervisor
-from corral.errors import OperationFailed, UsageError
+from corral.errors import NoSuchService, OperationFailed, UsageError
 
 
 class Commands:
@@ -26,10 +27,14 @@ class Commands:
         supervisor: Supervisor,
         stop_all: Callable[[], Awaitable[None]],
         exit_daemon: Callable[[], None],
+        reload: Callable[[], dict[str, list[object]]],
+        registry: Callable[[], Registry],
     ) -> None:
         self.supervisor = supervisor
         self._stop_all = stop_all
         self._exit_daemon = exit_daemon
+        self._reload = reload
+        self._registry = registry
 
     async def __call__(self, request: Request, connection: Connection) -> Any:
         method = getattr(self, "cmd_" + request.cmd)
@@ -205,6 +210,18 @@ class Commands:
         finally:
             self.supervisor.event_followers.discard(follower)
         return None
+
+    async def cmd_config_reload(self, connection: Connection) -> Any:
+        if self.supervisor.shutting_down:
+            raise OperationFailed("corral is shutting down")
+        return self._reload()  # a ConfigError replies with every problem, code 1
+
+    async def cmd_config_show(self, connection: Connection, name: str) -> Any:
+        registry = self._registry()
+        real = self.supervisor.graph.resolve(name) or name
+        if real not in registry.definitions:
+            raise NoSuchService(f"no such service in the current configuration: {name}")
+        return registry.show(real)
 
     async def cmd_down(self, connection: Connection) -> Any:
         await self._stop_all()

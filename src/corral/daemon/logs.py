@@ -104,10 +104,19 @@ class ServiceLog:
         self.name = name
         self.ring: deque[LogLine] = deque(maxlen=max(config.lines, 1))
         self.followers: set[Follower] = set()
-        self.file: RotatingFile | None = None
-        if config.file is not None:
-            path = config.file or os.path.join(log_dir, f"{name}.log")
-            self.file = RotatingFile(path, config.max_size, config.keep)
+        self.file: RotatingFile | None = self._open(config, log_dir)
+
+    def _open(self, config: LogConfig, log_dir: str) -> RotatingFile | None:
+        if config.file is None:
+            return None
+        path = config.file or os.path.join(log_dir, f"{self.name}.log")
+        return RotatingFile(path, config.max_size, config.keep)
+
+    def reconfigure(self, config: LogConfig, log_dir: str) -> None:
+        """A reload changed ``log``: keep the lines and followers, reopen the file."""
+        self.ring = deque(self.ring, maxlen=max(config.lines, 1))
+        self.close()
+        self.file = self._open(config, log_dir)
 
     def add(self, lines: list[LogLine]) -> None:
         self.ring.extend(lines)

@@ -14,13 +14,14 @@ import socket
 import sys
 
 from corral.control.server import ControlServer
-from corral.core.config import load
+from corral.core.registry import Registry, build, describe_changes
 from corral.daemon.commands import Commands
 from corral.daemon.logs import Console
 from corral.daemon.reaper import Reaper, become_subreaper
 from corral.daemon.sources import read_sources
 from corral.daemon.supervisor import Supervisor
 from corral.daemon.tree import Cgroups
+from corral.daemon.watch import SourceWatch
 from corral.errors import ConfigError
 
 
@@ -45,12 +46,14 @@ class Daemon:
         self.state_dir = state_dir
         self.ready_fd = ready_fd
         self.supervisor: Supervisor | None = None
+        self.registry = Registry()
+        self._console: Console | None = None
         self._shutdown: asyncio.Task[None] | None = None
         self._done: asyncio.Future[None] | None = None
 
     async def run(self) -> int:
         try:
-            definitions = load(read_sources(self.sources))
+            self.registry = build(read_sources(self.sources))
         except ConfigError as exc:
             print(f"corral: configuration error:\n{exc}", file=sys.stderr)
             return 1
@@ -69,27 +72,56 @@ class Daemon:
         env = dict(os.environ)
         env["CORRAL_SOCKET"] = self.socket_path
         self.supervisor = Supervisor(
-            definitions,
+            self.registry.definitions,
             reaper=reaper,
             console=console,
             log_dir=os.path.join(self.state_dir, "logs"),
             base_env=env,
             cgroups=Cgroups.open() if os.environ.get("CORRAL_CGROUPS") != "0" else None,
         )
-        server = ControlServer(
-            self.socket_path, Commands(self.supervisor, self.stop_all, self.exit)
-        )
+        commands = Commands(self.supervisor, self.stop_all, self.exit, self.reload, self.show)
+        server = ControlServer(self.socket_path, commands)
         await server.start()
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(number, self._on_signal)
-        loop.add_signal_handler(signal.SIGHUP, lambda: None)  # reload comes with issue 5
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._reload_quietly("SIGHUP"))
+        watch = None
+        if os.environ.get("CORRAL_WATCH") != "0":
+            watch = SourceWatch(loop, self.sources, lambda: self._reload_quietly("a change"))
+        self._console = console
         console.lines("corral", [f"listening on {self.socket_path}"])
         self._announce_ready()
         self.supervisor.startup()
         await self._done
+        if watch is not None:
+            watch.close()
         await server.close()
         console.lines("corral", ["all services stopped; bye"])
         return 0
+
+    def reload(self) -> dict[str, list[object]]:
+        """Load the sources again; apply them only if they load without any error (else
+        ConfigError, and nothing has changed)."""
+        assert self.supervisor is not None
+        registry = build(read_sources(self.sources))
+        self.registry = registry
+        return self.supervisor.reconfigure(registry.definitions)
+
+    def show(self) -> Registry:
+        return self.registry
+
+    def _reload_quietly(self, why: str) -> None:
+        """A reload nobody waits for (a file changed, SIGHUP): its outcome goes to the log."""
+        assert self.supervisor is not None and self._console is not None
+        if self.supervisor.shutting_down:
+            return
+        try:
+            summary = self.reload()
+        except ConfigError as exc:
+            self._console.lines("corral", [f"reload after {why} refused, nothing changed:",
+                                           *str(exc).splitlines()])  # fmt: skip
+            return
+        self._console.lines("corral", [f"reloaded after {why}: {describe_changes(summary)}"])
 
     def _announce_ready(self) -> None:
         if self.ready_fd is None:

@@ -37,6 +37,7 @@ class Runtime:
     stop_progress: Progress = Progress()  # how far its ``stop_on`` has come
     blockers: list[Runtime] = field(default_factory=list)  # what its held event waits for
     holders: set[Runtime] = field(default_factory=set)  # held events waiting for this one
+    renew: bool = False  # a restart: take the current definition when starting again
 
     @property
     def variables(self) -> dict[str, str]:
@@ -83,6 +84,7 @@ class Job:
     instances: dict[str, Runtime] = field(default_factory=dict)
     log: ServiceLog | None = None
     since: float = 0.0  # when it appeared (the placeholder row of an instantiated job)
+    removed: bool = False  # gone from the configuration; kept while instances still run
 
 
 @dataclass(frozen=True)

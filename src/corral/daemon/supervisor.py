@@ -17,10 +17,18 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from corral.core import effects as fx
 from corral.core import inputs as ins
-from corral.core.config import Command, Definition, graph_of
+from corral.core.config import (
+    POLICY_FIELDS,
+    Command,
+    Definition,
+    changed_fields,
+    graph_of,
+    keys_of,
+)
 from corral.core.expr import Event, Progress
 from corral.core.gates import hold_waits_on, start_gate, stop_gate
 from corral.core.graph import Edge, Graph
@@ -525,6 +533,10 @@ class Supervisor:
         """corral's own word about an instance, logged beside its output."""
         self._record(rt.inst.job, rt.inst.key, "corral", [text], "corral", [f"{label(rt)}: {text}"])
 
+    def _say_corral(self, text: str) -> None:
+        if self._console is not None:
+            self._console.lines("corral", [text], time.time())
+
     def say_job(self, job: Job, text: str) -> None:
         """corral's own word about a service as a whole (an event it could not act on)."""
         name = job.definition.name
@@ -556,8 +568,11 @@ class Supervisor:
             self._say(rt, "stopped")
         if inst.state is State.STARTING:
             rt.stop_progress = Progress()  # stop_on counts from this start on
-        if inst.state is State.WAITING and rt.definition.instance is not None:
-            self._idle[rt] = None
+            if rt.renew:
+                rt.renew = False
+                self._take_current(rt)
+        if inst.state in (State.WAITING, State.FAILED):
+            self._idle[rt] = None  # maybe an instance or a removed service to forget
         if inst.state in (State.WAITING, State.FAILED):
             rt.status_text = ""
             if self._cgroups is not None and not rt.oneoffs:
@@ -648,11 +663,17 @@ class Supervisor:
 
     # -- commands ------------------------------------------------------------------------
 
-    def job(self, name: str) -> Job:
+    def job(self, name: str, starting: bool = False) -> Job:
+        """The job of a name or alias; ``starting``: refuse one removed from the config."""
         real = self.graph.resolve(name)
         job = self.jobs.get(real) if real is not None else None
         if job is None:
             raise NoSuchService(f"no such service: {name}")
+        if starting and job.removed:
+            raise NoSuchService(
+                f"{job.definition.name} was removed from the configuration; "
+                "what still runs of it keeps running until stopped"
+            )
         return job
 
     def instances(self, target: Target, create: bool = False, every: bool = False) -> list[Runtime]:
@@ -740,18 +761,77 @@ class Supervisor:
 
     def _forget_if_idle(self, rt: Runtime) -> None:
         """A stopped instance of an instantiated job goes away (Upstart's rule); a failed one
-        stays visible until started again or the daemon ends."""
+        stays visible until started again or the daemon ends. A service removed from the
+        configuration goes away once none of its instances runs."""
         job = self.jobs.get(rt.inst.job)
-        if (
-            job is not None
-            and job.instances.get(rt.inst.key) is rt
-            and rt.inst.state is State.WAITING
-            and rt.inst.goal is Goal.STOP
-            and rt.held is None
-            and not rt.oneoffs
-            and not rt.holders
-        ):
+        if job is None or job.instances.get(rt.inst.key) is not rt:
+            return
+        if job.removed:
+            if all(_at_rest(other) for other in job.instances.values()):
+                self._drop_job(job)
+            return
+        keyed = job.definition.instance is not None or rt.inst.key != ""
+        if keyed and rt.inst.state is State.WAITING and _at_rest(rt):
             del job.instances[rt.inst.key]
+
+    def _drop_job(self, job: Job) -> None:
+        name = job.definition.name
+        del self.jobs[name]
+        if job.log is not None:
+            job.log.close()
+        self._say_corral(f"{name}: removed from the configuration, and now stopped: gone")
+        self._rebuild_indexes()
+
+    def _rebuild_indexes(self) -> None:
+        """The graph and the condition index, from the jobs there are now (a removed
+        service still running keeps its place until it stops)."""
+        current = {n: j.definition for n, j in self.jobs.items() if not j.removed}
+        removed = {n: j.definition for n, j in self.jobs.items() if j.removed}
+        self.graph = graph_of({**current, **removed})
+        self.activation.index(self.jobs)
+
+    def _take_current(self, rt: Runtime) -> None:
+        job = self.jobs.get(rt.inst.job)
+        if job is not None and not job.removed:
+            rt.definition = job.definition
+
+    def reconfigure(self, definitions: Mapping[str, Definition]) -> dict[str, list[Any]]:
+        """Make ``definitions`` current (a reload that loaded cleanly). Running instances keep
+        the definition they started with, except where only policy keys changed; new
+        services that autostart are started; removed ones stay until they stop."""
+        summary: dict[str, list[Any]] = {"added": [], "changed": [], "applied": [], "removed": []}
+        clock = self._clock()
+        for name, new in definitions.items():
+            job = self.jobs.get(name)
+            if job is None:
+                job = Job(new, log=ServiceLog(name, new.log, self._log_dir), since=clock)
+                self.jobs[name] = job
+                summary["added"].append(name)
+            elif new != job.definition or job.removed:
+                fields = changed_fields(job.definition, new)
+                if new.log != job.definition.log and job.log is not None:
+                    job.log.reconfigure(new.log, self._log_dir)
+                job.definition, job.removed = new, False
+                kind = "applied" if fields <= POLICY_FIELDS else "changed"
+                summary[kind].append({"name": name, "keys": keys_of(fields)})
+                self.activation.forget(name)
+            else:
+                continue
+            if new.instance is None and "" not in job.instances:
+                job.instances[""] = Runtime(new, Instance(job=name, since=clock))
+            for rt in job.instances.values():
+                if _at_rest(rt) or changed_fields(rt.definition, new) <= POLICY_FIELDS:
+                    rt.definition = new  # nothing of it runs that the change would alter
+                self._idle[rt] = None
+        for name, job in self.jobs.items():
+            if name not in definitions and not job.removed:
+                job.removed = True
+                summary["removed"].append(name)
+                self._idle.update(dict.fromkeys(job.instances.values()))
+        self._rebuild_indexes()
+        added = [Target(name) for name in summary["added"] if self.jobs[name].definition.autostart]
+        self.set_goal(added, Goal.START)  # also forgets what the loop above marked idle
+        return summary
 
     def emit(self, name: str, env: Mapping[str, str]) -> Changes:
         """An event: recorded, shown to followers, and fed to every condition."""
@@ -770,6 +850,8 @@ class Supervisor:
 
     def restart(self, targets: Iterable[Target]) -> list[Runtime]:
         runtimes = self._resolve(targets, create=True, every=True)
+        for rt in runtimes:
+            rt.renew = True  # a restart moves the instance to the current definition
         self.feed_all((rt, ins.Restart()) for rt in runtimes)
         return runtimes
 
@@ -821,7 +903,7 @@ class Supervisor:
         runtimes: list[Runtime] = []
         targets = list(targets)
         for target in targets:  # check every address before touching anything
-            self._address(self.job(target.name), target, create and not every)
+            self._address(self.job(target.name, starting=create), target, create and not every)
         for target in targets:
             for rt in self.instances(target, create=create, every=every):
                 if rt not in runtimes:
@@ -873,6 +955,17 @@ class Supervisor:
                 job.log.close()
         if self._cgroups is not None:
             self._cgroups.close()
+
+
+def _at_rest(rt: Runtime) -> bool:
+    """Nothing of it runs and nothing is under way."""
+    return (
+        rt.inst.state in (State.WAITING, State.FAILED)
+        and rt.inst.goal is Goal.STOP
+        and rt.held is None
+        and not rt.oneoffs
+        and not rt.holders
+    )
 
 
 def _describe_outcome(outcome: Outcome, timeout: float) -> str:
