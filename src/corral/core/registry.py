@@ -198,11 +198,11 @@ def load(sources: Iterable[tuple[str, str]]) -> dict[str, Definition]:
 def describe_changes(summary: dict[str, list[object]]) -> str:
     """One line for humans: what a reload added, changed, applied and removed."""
     parts = []
-    for kind, say in (
-        ("added", "added"),
-        ("changed", "changed (running instances keep the old definition until restarted)"),
-        ("applied", "applied to running instances"),
-        ("removed", "removed (running instances stay until stopped)"),
+    for kind, say, note in (
+        ("added", "added", ""),
+        ("changed", "changed", " (running instances keep their definition until restarted)"),
+        ("applied", "applied to running instances", ""),
+        ("removed", "removed", " (running instances stay until stopped)"),
     ):
         items = summary.get(kind) or []
         names = [
@@ -210,5 +210,5 @@ def describe_changes(summary: dict[str, list[object]]) -> str:
             for i in items
         ]
         if names:
-            parts.append(f"{say}: {', '.join(names)}")
+            parts.append(f"{say}: {', '.join(names)}{note}")
     return "; ".join(parts) or "no change"

@@ -103,7 +103,7 @@ class Daemon:
         """Load the sources again; apply them only if they load without any error (else
         ConfigError, and nothing has changed)."""
         assert self.supervisor is not None
-        registry = build(read_sources(self.sources))
+        registry = build(read_sources(self.sources, vanished_ok=True))
         self.registry = registry
         return self.supervisor.reconfigure(registry.definitions)
 

@@ -24,8 +24,11 @@ def project_dir(sources: list[str], cwd: str) -> str:
     return first if os.path.isdir(first) else os.path.dirname(first)
 
 
-def read_sources(paths: list[str]) -> list[tuple[str, str]]:
-    """``(path, text)`` for every file, directories expanded to their sorted ``*.toml``."""
+def read_sources(paths: list[str], vanished_ok: bool = False) -> list[tuple[str, str]]:
+    """``(path, text)`` for every file, directories expanded to their sorted ``*.toml``.
+
+    A path that does not exist is an error (a typo in ``-c``), except with ``vanished_ok``:
+    on a reload, a source whose file was deleted simply defines nothing any more."""
     if not paths:
         raise ConfigError(
             [
@@ -46,7 +49,7 @@ def read_sources(paths: list[str]) -> list[tuple[str, str]]:
             )
         elif os.path.exists(path):
             files.append(path)
-        else:
+        elif not vanished_ok:
             problems.append(ConfigProblem(path, "no such file or directory"))
     texts = []
     for file in files:
