@@ -178,7 +178,7 @@ serverurl=unix://{sock}
         return [str(PEERS / "supervisorctl"), "-c", "supervisord.conf", "status"]
 
     def stop_all(self) -> None:
-        subprocess.run(self.status_argv()[:-1] + ["stop", "all"], cwd=self.dir, timeout=300,
+        subprocess.run([*self.status_argv()[:-1], "stop", "all"], cwd=self.dir, timeout=300,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 

@@ -26,12 +26,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from managers import ALL, CORRAL, SLEEP, Manager  # noqa: E402
-from procwatch import ProcWatch, count_marked  # noqa: E402
+from managers import ALL, CORRAL, SLEEP, Manager
+from procwatch import ProcWatch, count_marked
 
 RUN_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
 METRICS = [
@@ -159,9 +158,7 @@ def graph_round(n: int, depth: int, seed: int) -> dict[str, float]:
         for i in range(per_level):
             name = f"l{level}s{i}"
             delay = rng.uniform(0, 0.05)
-            needs = (
-                rng.sample([f"l{level - 1}s{j}" for j in range(per_level)], 2) if level else []
-            )
+            needs = rng.sample([f"l{level - 1}s{j}" for j in range(per_level)], 2) if level else []
             delays[name] = delay
             critical[name] = delay + max((critical[r] for r in needs), default=0.0)
             lines.append(
@@ -214,9 +211,9 @@ def cell(value: float | None, floor: float | None, corral: float | None) -> str:
     text = f"{value:.3g}"
     ratios = []
     if floor and floor == floor:
-        ratios.append(f"{value / floor:.2g}× floor")
+        ratios.append(f"{value / floor:.2g}x floor")
     if corral and corral == corral:
-        ratios.append(f"{value / corral:.2g}× corral")
+        ratios.append(f"{value / corral:.2g}x corral")
     return f"{text} ({', '.join(ratios)})" if ratios else text
 
 

@@ -160,3 +160,10 @@ def pid_alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def env_of(pid: int) -> dict[str, str]:
+    """The environment a process was started with."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        items = [i.decode().partition("=") for i in f.read().split(b"\0") if i]
+    return {k: v for k, _, v in items}

@@ -8,18 +8,12 @@ import select
 import subprocess
 from typing import Any
 
-from tests.system.conftest import CORRAL, Corral, pid_alive, wait_until
+from tests.system.conftest import CORRAL, Corral, env_of, pid_alive, wait_until
 
 
 def rows_of(corral: Corral, name: str) -> dict[str, dict[str, Any]]:
     """The status rows of one service, by instance key."""
     return {r["instance"]: r for r in corral.status(name)}
-
-
-def env_of(pid: int) -> dict[str, str]:
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        items = [i.decode().partition("=") for i in f.read().split(b"\0") if i]
-    return {k: v for k, _, v in items}
 
 
 GETTY = """

@@ -12,13 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.system.conftest import Corral, pid_alive, wait_until
-
-
-def env_of(pid: int) -> dict[str, str]:
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        items = [i.decode().partition("=") for i in f.read().split(b"\0") if i]
-    return {k: v for k, _, v in items}
+from tests.system.conftest import Corral, env_of, pid_alive, wait_until
 
 
 def running(corral: Corral, name: str) -> bool:
