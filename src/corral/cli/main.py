@@ -161,18 +161,27 @@ def cmd_logs(args: argparse.Namespace) -> int:
     request = {"name": target["name"], "instance": target.get("instance"), "lines": args.lines}
     if target.get("env"):
         request["env"] = target["env"]
+    return _show_stream(args, "logs", "log", request, _print_log)
+
+
+def _show_stream(
+    args: argparse.Namespace,
+    cmd: str,
+    key: str,
+    request: dict[str, Any],
+    show: Callable[[dict[str, Any]], None],
+) -> int:
+    """Print a backlog; with ``--follow``, then every ``{key: item}`` the daemon streams."""
     with _client(args) as client:
         if not args.follow:
-            for line in client.request("logs", **request):
-                _print_log(line)
+            for item in client.request(cmd, **request):
+                show(item)
             return EXIT_OK
         try:
-            for index, message in enumerate(client.stream("logs", follow=True, **request)):
-                if index == 0:
-                    for line in message:
-                        _print_log(line)
-                elif "log" in message:
-                    _print_log(message["log"])
+            for index, message in enumerate(client.stream(cmd, follow=True, **request)):
+                for item in message if index == 0 else [message.get(key)]:
+                    if item is not None:
+                        show(item)
                 sys.stdout.flush()
         except KeyboardInterrupt:
             pass
@@ -202,20 +211,9 @@ def cmd_emit(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     lines = args.lines if args.lines is not None else (10 if args.follow else None)
-    with _client(args) as client:
-        if not args.follow:
-            for record in client.request("events", lines=lines):
-                _print_event(record, args.json)
-            return EXIT_OK
-        try:
-            for index, message in enumerate(client.stream("events", follow=True, lines=lines)):
-                for record in message if index == 0 else [message.get("event")]:
-                    if record is not None:
-                        _print_event(record, args.json)
-                sys.stdout.flush()
-        except KeyboardInterrupt:
-            pass
-    return EXIT_OK
+    return _show_stream(
+        args, "events", "event", {"lines": lines}, lambda r: _print_event(r, args.json)
+    )
 
 
 def _print_event(record: dict[str, Any], as_json: bool) -> None:

@@ -512,7 +512,7 @@ def locate(text: str, service: str | None, key: str | None = None) -> int | None
     header = (
         re.compile(rf"^\s*\[\s*service\s*\.\s*(\"{name}\"|'{name}'|{name})\s*\]") if name else None
     )
-    any_header = re.compile(r"^\s*\[")
+    any_header = _ANY_HEADER
     start = None
     for number, line in enumerate(lines, 1):
         if header is not None and header.match(line):
@@ -527,7 +527,7 @@ def locate(text: str, service: str | None, key: str | None = None) -> int | None
         return None
     if key is None:
         return start
-    key_line = re.compile(rf"^\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*(=|\.)")
+    key_line = _key_line(key)
     for number in range(start + 1, len(lines) + 1):
         line = lines[number - 1]
         if any_header.match(line):
@@ -537,13 +537,21 @@ def locate(text: str, service: str | None, key: str | None = None) -> int | None
     return start
 
 
+_ANY_HEADER = re.compile(r"^\s*\[")
+
+
+def _key_line(key: str) -> re.Pattern[str]:
+    """A line that sets ``key`` (plain, quoted, or as the start of a dotted key)."""
+    return re.compile(rf"^\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*(=|\.)")
+
+
 def _locate_top_level(lines: list[str], key: str | None) -> int | None:
     """A key before any table header (an override file ``NAME.override.toml``)."""
     if key is None:
         return None
-    key_line = re.compile(rf"^\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*(=|\.)")
+    key_line = _key_line(key)
     for number, line in enumerate(lines, 1):
-        if re.match(r"^\s*\[", line):
+        if _ANY_HEADER.match(line):
             return None
         if key_line.match(line):
             return number

@@ -10,7 +10,8 @@ import re
 import shlex
 from collections.abc import Mapping
 
-_VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+#: ``$$``, ``${VAR}`` or ``$VAR``; groups 1 or 2 hold the name (neither for ``$$``).
+VARIABLE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 class UnsetVariable(KeyError):
@@ -35,7 +36,7 @@ def expand(word: str, env: Mapping[str, str]) -> str:
             raise UnsetVariable(name)
         return env[name]
 
-    return _VAR.sub(replace, word)
+    return VARIABLE.sub(replace, word)
 
 
 def parse_env_file(text: str) -> dict[str, str]:

@@ -7,13 +7,9 @@ that says which and why, before any instance is made.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from corral.core.expand import UnsetVariable, expand
-
-_SINGLE = re.compile(r"^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$")
-_VARIABLES = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+from corral.core.expand import VARIABLE, UnsetVariable, expand
 
 
 class InstanceError(ValueError):
@@ -22,17 +18,13 @@ class InstanceError(ValueError):
 
 def variables_of(template: str) -> list[str]:
     """The variables a template uses, in order, once each (``$$`` is not one)."""
-    found: list[str] = []
-    for match in _VARIABLES.finditer(template.replace("$$", "")):
-        name = match.group(1) or match.group(2)
-        if name not in found:
-            found.append(name)
-    return found
+    names = (match.group(1) or match.group(2) for match in VARIABLE.finditer(template))
+    return list(dict.fromkeys(name for name in names if name))
 
 
 def sole_variable(template: str) -> str | None:
     """``TTY`` for ``"${TTY}"`` or ``"$TTY"``: then ``getty:tty1`` can mean ``TTY=tty1``."""
-    match = _SINGLE.match(template)
+    match = VARIABLE.fullmatch(template)
     return (match.group(1) or match.group(2)) if match else None
 
 

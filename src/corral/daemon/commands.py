@@ -119,17 +119,12 @@ class Commands:
         backlog = [ln.as_dict() for ln in log.tail(lines, instance)]
         if not follow:
             return backlog
-        connection.send({"ok": True, "result": backlog, "stream": True})
 
         def follower(line: LogLine) -> None:
             if instance is None or line.instance == instance:
                 connection.send({"log": line.as_dict()})
 
-        log.followers.add(follower)
-        try:
-            await connection.until_peer_closes()
-        finally:
-            log.followers.discard(follower)
+        await _follow(connection, backlog, log.followers, follower)
         return None
 
     async def cmd_destroy(self, connection: Connection, targets: list[dict[str, Any]]) -> Any:
@@ -199,16 +194,11 @@ class Commands:
         backlog = history[-lines:] if lines else ([] if lines == 0 else history)
         if not follow:
             return backlog
-        connection.send({"ok": True, "result": backlog, "stream": True})
 
         def follower(record: dict[str, object]) -> None:
             connection.send({"event": record})
 
-        self.supervisor.event_followers.add(follower)
-        try:
-            await connection.until_peer_closes()
-        finally:
-            self.supervisor.event_followers.discard(follower)
+        await _follow(connection, backlog, self.supervisor.event_followers, follower)
         return None
 
     async def cmd_config_reload(self, connection: Connection) -> Any:
@@ -245,6 +235,19 @@ def _ready(inst: Any) -> bool | None:
     if inst.goal is Goal.STOP and inst.state in (State.WAITING, State.FAILED):
         return False
     return None
+
+
+async def _follow(
+    connection: Connection, backlog: list[Any], followers: set[Any], follower: Any
+) -> None:
+    """A stream: the backlog as the reply, then whatever ``follower`` sends, until the
+    client hangs up."""
+    connection.send({"ok": True, "result": backlog, "stream": True})
+    followers.add(follower)
+    try:
+        await connection.until_peer_closes()
+    finally:
+        followers.discard(follower)
 
 
 def _named(text: str) -> Target:

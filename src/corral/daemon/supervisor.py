@@ -83,7 +83,7 @@ class Supervisor:
         self._wakeup_fd: int | None = wakeup.fileno() if wakeup is not None else None
         self._queue: deque[tuple[Runtime, ins.Input]] = deque()
         self._checks: dict[Runtime, None] = {}  # instances whose hold to look at, in order
-        self._idle: dict[Runtime, None] = {}  # stopped instances of instantiated jobs
+        self._idle: dict[Runtime, None] = {}  # came to rest: maybe something to forget
         self._draining = False
         self.jobs: dict[str, Job] = {}
         self.graph: Graph = graph_of(definitions)
@@ -95,7 +95,7 @@ class Supervisor:
             if definition.instance is None:
                 # A service that is not instantiated has its one instance from the start, so
                 # status shows it (goal stop, state waiting) before anything started it.
-                job.instances[""] = Runtime(definition, Instance(job=name, since=clock()))
+                self._new_instance(job, "")
             self.jobs[name] = job
         self.activation = Activation(self)
 
@@ -158,6 +158,8 @@ class Supervisor:
 
     def _apply_changes(self, changes: Changes) -> None:
         starts, stops = changes
+        if not starts and not stops:
+            return  # the usual case: no condition mentions the event
         for rt, env in starts:
             self._prepare_start(rt, env)
         self.feed_all(
@@ -573,7 +575,6 @@ class Supervisor:
                 self._take_current(rt)
         if inst.state in (State.WAITING, State.FAILED):
             self._idle[rt] = None  # maybe an instance or a removed service to forget
-        if inst.state in (State.WAITING, State.FAILED):
             rt.status_text = ""
             if self._cgroups is not None and not rt.oneoffs:
                 self._cgroups.remove(label(rt))
@@ -818,7 +819,7 @@ class Supervisor:
             else:
                 continue
             if new.instance is None and "" not in job.instances:
-                job.instances[""] = Runtime(new, Instance(job=name, since=clock))
+                self._new_instance(job, "")
             for rt in job.instances.values():
                 if _at_rest(rt) or changed_fields(rt.definition, new) <= POLICY_FIELDS:
                     rt.definition = new  # nothing of it runs that the change would alter
@@ -917,12 +918,11 @@ class Supervisor:
         chosen: dict[Runtime, None] = {}
         for target in targets or [Target(name) for name in self.jobs]:
             job = self.job(target.name)
+            if target.instance is None and not target.env:  # a bare name: every instance
+                chosen.update(dict.fromkeys(job.instances.values() or [self._placeholder(job)]))
+                continue
             key, _ = self._address(job, target, create=False)
-            if key is None and not job.instances:
-                chosen[self._placeholder(job)] = None
-            elif key is None:
-                chosen.update(dict.fromkeys(job.instances.values()))
-            elif key in job.instances:
+            if key in job.instances:
                 chosen[job.instances[key]] = None
         return [
             _status_row(rt, offset, stale=rt.definition is not self.jobs[rt.inst.job].definition)
