@@ -5,6 +5,7 @@ run with a timeout, and a call chain that would close a cycle is refused."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import statistics
 import sys
@@ -191,3 +192,48 @@ def test_an_action_cycle_is_refused_not_deadlocked(corral: Corral) -> None:
     assert "action call cycle refused: a/ping -> b/pong -> a/ping" in result.stdout
     # A chain without a cycle goes through.
     assert corral.ok("action", "b", "ask") == "hello from a\n"
+
+
+def test_a_flood_of_exits_stays_quiet_and_sigterm_in_it_still_stops(corral: Corral) -> None:
+    """500 children killed at once send more SIGCHLDs than the wakeup pipe holds. Nothing
+    is printed about lost wakeups (that print could deadlock on stderr's lock), and a
+    SIGTERM sent in the middle of the flood still stops every service and the daemon."""
+    count = 500
+    corral.write(
+        "".join(
+            f'[service.f{i}]\nexec = "sleep 600"\nrestart = "always"\nrestart_delay = 0\n'
+            for i in range(count)
+        )
+    )
+    process = corral.up()
+    pids = wait_until(
+        lambda: (
+            len(rows := [r["pid"] for r in corral.status() if r["state"] == "running"]) == count
+            and rows
+        ),
+        60,
+        "all services running",
+    )
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=60) == 0, corral.log()
+    log = corral.log()
+    assert "Exception ignored" not in log and "Traceback" not in log, log[-2000:]
+    assert "all services stopped" in log
+    mark = f"CORRAL_SOCKET={corral.socket}".encode()
+    assert not [pid for pid in _pids_with_env(mark) if pid_alive(pid)]
+
+
+def _pids_with_env(entry: bytes) -> list[int]:
+    """Processes whose environment holds ``entry`` (what a daemon's children inherit)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/environ", "rb") as handle:
+                    if entry in handle.read().split(b"\0"):
+                        found.append(int(name))
+            except OSError:
+                pass
+    return found

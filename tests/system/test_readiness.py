@@ -88,8 +88,12 @@ def test_notify_that_never_says_ready_fails_at_timeout_start(corral: Corral) -> 
     )
     corral.up()
     corral.run("start", "n", "--no-wait")
-    row = corral.wait_state("n", "spawned", 5)
-    assert row["status_text"] == "stuck" and row["ready"] is False
+    row = wait_until(  # the STATUS= line may arrive a moment after the spawn
+        lambda: (r := corral.one("n"))["state"] == "spawned" and r["status_text"] == "stuck" and r,
+        5,
+        "n spawned with its status text",
+    )
+    assert row["ready"] is False
     pid = row["pid"]
     result = corral.run("start", "n")
     assert result.returncode == 1 and "not ready within timeout_start (1s)" in result.stderr

@@ -62,6 +62,26 @@ class Request:
     args: dict[str, Any]
 
 
+class StatusRow(msgspec.Struct):
+    """One row of ``status`` (DESIGN.md's ``status --json`` fields, in this order). A struct
+    because a thousand of them are built and encoded per full status, twice as fast as dicts."""
+
+    name: str
+    instance: str
+    goal: str
+    state: str
+    pid: int | None
+    ready: bool
+    restarts: int
+    exit_status: int | None
+    exit_signal: str | None
+    since: float
+    stale: bool
+    description: str
+    error: str | None
+    status_text: str | None
+
+
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 

@@ -18,6 +18,7 @@ from corral.core.registry import Registry, build, describe_changes
 from corral.daemon.commands import Commands
 from corral.daemon.logs import Console
 from corral.daemon.reaper import Reaper, become_subreaper
+from corral.daemon.signals import SignalRouter
 from corral.daemon.sources import read_sources
 from corral.daemon.supervisor import Supervisor
 from corral.daemon.tree import Cgroups
@@ -64,8 +65,9 @@ class Daemon:
             os.unlink(self.socket_path)
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
+        signals = SignalRouter(loop)
         reaper = Reaper(loop)
-        reaper.install()
+        reaper.install(signals)
         become_subreaper()
         console = Console(sys.stdout.fileno(), colour=sys.stdout.isatty())
         await console.open()
@@ -78,13 +80,14 @@ class Daemon:
             log_dir=os.path.join(self.state_dir, "logs"),
             base_env=env,
             cgroups=Cgroups.open() if os.environ.get("CORRAL_CGROUPS") != "0" else None,
+            wakeup_fd=signals.wakeup_fd,
         )
         commands = Commands(self.supervisor, self.stop_all, self.exit, self.reload, self.show)
         server = ControlServer(self.socket_path, commands)
         await server.start()
         for number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(number, self._on_signal)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._reload_quietly("SIGHUP"))
+            signals.on(number, self._on_signal)
+        signals.on(signal.SIGHUP, lambda: self._reload_quietly("SIGHUP"))
         watch = None
         if os.environ.get("CORRAL_WATCH") != "0":
             watch = SourceWatch(loop, self.sources, lambda: self._reload_quietly("a change"))
@@ -96,6 +99,7 @@ class Daemon:
         if watch is not None:
             watch.close()
         await server.close()
+        signals.close()
         console.lines("corral", ["all services stopped; bye"])
         return 0
 

@@ -1,6 +1,6 @@
 """The one SIGCHLD handler: every exit of every child (and of orphans) is collected here.
 
-asyncio's ``add_signal_handler`` wakes the loop through its self-pipe; ``reap`` then calls
+The signal router calls ``reap`` once however many SIGCHLDs arrived; it calls
 ``waitpid(-1, WNOHANG)`` until nothing is left and hands each status to the pid's owner.
 Exits of pids nobody owns (orphans reparented to corral as subreaper or PID 1) are just reaped.
 """
@@ -12,6 +12,8 @@ import ctypes
 import os
 import signal
 from collections.abc import Callable
+
+from corral.daemon.signals import SignalRouter
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -45,8 +47,8 @@ class Reaper:
         self._pidfds: dict[int, int] = {}
         self.orphans_reaped = 0
 
-    def install(self) -> None:
-        self._loop.add_signal_handler(signal.SIGCHLD, self.reap)
+    def install(self, signals: SignalRouter) -> None:
+        signals.on(signal.SIGCHLD, self.reap)
 
     def watch(self, pid: int, callback: ExitCallback) -> None:
         self._owners[pid] = callback

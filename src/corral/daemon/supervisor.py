@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from corral.control.protocol import StatusRow
 from corral.core import effects as fx
 from corral.core import inputs as ins
 from corral.core.config import (
@@ -71,6 +72,7 @@ class Supervisor:
         base_env: Mapping[str, str],
         clock: Callable[[], float] = time.monotonic,
         cgroups: Cgroups | None = None,
+        wakeup_fd: int | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._reaper = reaper
@@ -79,8 +81,7 @@ class Supervisor:
         self._base_env = dict(base_env)
         self._clock = clock
         self._cgroups = cgroups
-        wakeup = getattr(self._loop, "_csock", None)  # the loop's signal wakeup socket
-        self._wakeup_fd: int | None = wakeup.fileno() if wakeup is not None else None
+        self._wakeup_fd = wakeup_fd  # the signal wakeup fd, which a ready_fd may displace
         self._queue: deque[tuple[Runtime, ins.Input]] = deque()
         self._checks: dict[Runtime, None] = {}  # instances whose hold to look at, in order
         self._idle: dict[Runtime, None] = {}  # came to rest: maybe something to forget
@@ -911,12 +912,16 @@ class Supervisor:
                     runtimes.append(rt)
         return runtimes
 
-    def status(self, targets: Iterable[Target] = ()) -> list[dict[str, object]]:
+    def status(self, targets: Iterable[Target] = ()) -> list[StatusRow]:
         """Rows for each target (a bare name of an instantiated service: every instance),
         or for every service; a service with no instance shows one row at rest."""
         offset = time.time() - self._clock()
         chosen: dict[Runtime, None] = {}
-        for target in targets or [Target(name) for name in self.jobs]:
+        targets = list(targets)
+        if not targets:
+            for job in self.jobs.values():
+                chosen.update(dict.fromkeys(job.instances.values() or [self._placeholder(job)]))
+        for target in targets:
             job = self.job(target.name)
             if target.instance is None and not target.env:  # a bare name: every instance
                 chosen.update(dict.fromkeys(job.instances.values() or [self._placeholder(job)]))
@@ -924,8 +929,9 @@ class Supervisor:
             key, _ = self._address(job, target, create=False)
             if key in job.instances:
                 chosen[job.instances[key]] = None
+        jobs = self.jobs
         return [
-            _status_row(rt, offset, stale=rt.definition is not self.jobs[rt.inst.job].definition)
+            _status_row(rt, offset, stale=rt.definition is not jobs[rt.inst.job].definition)
             for rt in chosen
         ]
 
@@ -976,21 +982,22 @@ def _describe_outcome(outcome: Outcome, timeout: float) -> str:
     return f"exited with status {outcome.status}"
 
 
-def _status_row(rt: Runtime, offset: float, stale: bool) -> dict[str, object]:
+def _status_row(rt: Runtime, offset: float, stale: bool) -> StatusRow:
     inst = rt.inst
-    return {
-        "name": inst.job,
-        "instance": inst.key,
-        "goal": str(inst.goal),
-        "state": str(inst.state),
-        "pid": rt.main_pid,
-        "ready": inst.ready and inst.state is State.RUNNING,
-        "restarts": inst.restarts,
-        "exit_status": inst.exit_status,
-        "exit_signal": signal_name(inst.exit_signal) if inst.exit_signal is not None else None,
-        "since": round(inst.since + offset, 3),
-        "stale": stale,
-        "description": rt.definition.description,
-        "error": inst.error or None,
-        "status_text": rt.status_text or None,
-    }
+    main = rt.children.get(ProcessKind.MAIN)
+    return StatusRow(
+        inst.job,
+        inst.key,
+        inst.goal.value,
+        inst.state.value,
+        main.pid if main is not None else None,
+        inst.ready and inst.state is State.RUNNING,
+        inst.restarts,
+        inst.exit_status,
+        signal_name(inst.exit_signal) if inst.exit_signal is not None else None,
+        round(inst.since + offset, 3),
+        stale,
+        rt.definition.description,
+        inst.error or None,
+        rt.status_text or None,
+    )
