@@ -260,6 +260,14 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench: needs root (the kernel's process events)", file=sys.stderr)
         return 2
+    # As pip does at install: corral's bytecode compiled once, so neither its CLI nor its
+    # daemon compiles sources at each start (an editable install under
+    # PYTHONDONTWRITEBYTECODE would; the peers in bench/.venv are compiled by pip).
+    import compileall
+
+    import corral
+
+    compileall.compile_dir(os.path.dirname(corral.__file__), quiet=1)
     if args.smoke:
         args.n, args.managers, args.rounds, args.idle, args.graph = "20", "floor,corral", 1, 1, 100
     sizes = [int(x) for x in args.n.split(",")]

@@ -63,3 +63,10 @@ def test_any_json_value_is_answered(value: object) -> None:
 def test_replies_are_one_line() -> None:
     assert encode(ok([1])) == b'{"ok":true,"result":[1]}\n'
     assert encode(error(3, "no such service: x")).count(b"\n") == 1
+
+
+def test_every_accepted_argument_has_a_check() -> None:
+    """An argument a command accepts but nothing checks once made the handler raise."""
+    from corral.control.protocol import _CHECKS, COMMANDS
+
+    assert set().union(*COMMANDS.values()) <= set(_CHECKS)

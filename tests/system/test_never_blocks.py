@@ -11,6 +11,8 @@ import statistics
 import sys
 import time
 
+import pytest
+
 from tests.system.conftest import Corral, pid_alive, wait_until
 
 HUNG = 100
@@ -237,3 +239,30 @@ def _pids_with_env(entry: bytes) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+def test_a_double_fork_at_once_still_lands_in_the_cgroup_and_is_stopped(corral: Corral) -> None:
+    """A child forks (and leaves its session) in its first moment, maybe before it is moved
+    into the instance's cgroup: the grandchild is moved there too, so a plain stop kills it."""
+    out = corral.root / "grandchild"
+    corral.write(
+        f"""
+        [service.quick]
+        script = "setsid sh -c 'echo $$ > {out}; exec sleep 600' & exec sleep 600"
+        """
+    )
+    corral.up()
+    main = corral.wait_state("quick", "running")["pid"]
+    with open(f"/proc/{main}/cgroup") as handle:
+        if "/corral-" not in handle.read():
+            pytest.skip("no writable cgroup v2 hierarchy here")
+    wait_until(lambda: out.exists() and out.read_text().strip(), 10, "the grandchild")
+    grandchild = int(out.read_text())
+
+    def in_the_cgroup() -> bool:
+        with open(f"/proc/{grandchild}/cgroup") as handle:
+            return handle.read().strip().endswith("/quick")
+
+    wait_until(in_the_cgroup, 5, "the grandchild in quick's cgroup")
+    corral.ok("stop", "quick")
+    wait_until(lambda: not pid_alive(grandchild), 5, "the grandchild to be killed")

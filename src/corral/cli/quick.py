@@ -1,8 +1,8 @@
 """The fast path of ``corral status``, which scripts run in loops.
 
-It imports only ``os``, ``sys``, ``time``, ``_socket`` and ``_json`` (argparse, ``socket``,
-``typing``, and ``json`` with the ``re`` it pulls in, together cost more than the rest of the
-call), parses its few flags by hand and speaks the protocol directly. Anything it does not
+It imports only ``os``, ``sys``, ``_socket`` and ``_json`` (argparse, ``socket``, ``typing``,
+and ``json`` with the ``re`` it pulls in, together cost more than the rest of the call),
+parses its few flags by hand and speaks the protocol directly; the daemon renders the table. Anything it does not
 recognise (``--help``, a typo) falls back to the full argparse CLI, so errors and help read
 the same as for every other command.
 """
@@ -113,7 +113,10 @@ def status(argv: list[str]) -> int | None:
     from corral.control.paths import HUNG_UP, client_socket, unreachable
 
     path = client_socket(explicit)
-    request = '{"cmd":"status","names":[' + ",".join(map(json_string, names)) + "]}\n"
+    table = (
+        "" if as_json else f',"table":true,"colour":{"true" if sys.stdout.isatty() else "false"}'
+    )
+    request = '{"cmd":"status","names":[' + ",".join(map(json_string, names)) + "]" + table + "}\n"
     try:
         raw = _request(path, request.encode())
     except OSError as exc:
@@ -131,9 +134,7 @@ def status(argv: list[str]) -> int | None:
         error = reply.get("error") or {}
         sys.stderr.write(f"corral: {error.get('message', 'failed')}\n")
         return int(error.get("code", 1))
-    from corral.cli.render import status_table
-
-    sys.stdout.write(status_table(reply["result"], colour=sys.stdout.isatty()) + "\n")
+    sys.stdout.write(reply["result"] + "\n")  # the daemon rendered the table
     sys.stdout.flush()
     return 0
 

@@ -20,7 +20,7 @@ MAX_LINE = 1024 * 1024
 #: Each command with the argument keys it accepts.
 COMMANDS: dict[str, frozenset[str]] = {
     "ping": frozenset(),
-    "status": frozenset({"names", "targets"}),
+    "status": frozenset({"names", "targets", "table", "colour"}),
     "start": frozenset({"targets", "wait"}),
     "stop": frozenset({"targets", "wait"}),
     "restart": frozenset({"targets", "wait"}),
@@ -191,6 +191,8 @@ _CHECKS = {
     "names": _check_names,
     "wait": _check_bool("wait"),
     "follow": _check_bool("follow"),
+    "table": _check_bool("table"),
+    "colour": _check_bool("colour"),
     "timeout": _check_number,
     "lines": _check_lines,
     "name": _check_string("name"),

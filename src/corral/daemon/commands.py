@@ -6,6 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
+from corral.cli.render import status_table
 from corral.control.protocol import Request
 from corral.control.server import Connection
 from corral.core.config import ENV_NAME
@@ -48,9 +51,14 @@ class Commands:
         connection: Connection,
         names: list[str] | None = None,
         targets: list[dict[str, Any]] | None = None,
+        table: bool = False,
+        colour: bool = False,
     ) -> Any:
         chosen = [_named(name) for name in names or ()] + _targets(targets or [])
-        return self.supervisor.status(chosen)
+        rows = self.supervisor.status(chosen)
+        if not table:
+            return rows
+        return status_table([msgspec.structs.asdict(row) for row in rows], colour=bool(colour))
 
     async def cmd_start(
         self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True

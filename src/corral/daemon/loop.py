@@ -79,7 +79,9 @@ class Daemon:
             console=console,
             log_dir=os.path.join(self.state_dir, "logs"),
             base_env=env,
-            cgroups=Cgroups.open() if os.environ.get("CORRAL_CGROUPS") != "0" else None,
+            cgroups=Cgroups.open(self.socket_path)
+            if os.environ.get("CORRAL_CGROUPS") != "0"
+            else None,
             wakeup_fd=signals.wakeup_fd,
         )
         commands = Commands(self.supervisor, self.stop_all, self.exit, self.reload, self.show)

@@ -11,7 +11,6 @@ step before them is applied, so the machine always sees the world in order (as d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
@@ -344,29 +343,31 @@ class Supervisor:
         main_script: bool = False,
         extra_fd: tuple[int, int] | None = None,
     ) -> tuple[Child, int]:
-        """Fork and exec one process of an instance, inside its cgroup where there is one.
-        Returns the child and the read end of its output pipe; raises SpawnError."""
+        """Fork and exec one process of an instance, then move it into the instance's cgroup
+        where there is one. Returns the child and the read end of its output pipe; raises
+        SpawnError."""
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        placement: contextlib.AbstractContextManager[None] = (
-            self._cgroups.born_in(label(rt)) if self._cgroups else contextlib.nullcontext()
-        )
+        cgroups = self._cgroups
+        into = label(rt) if cgroups is not None and cgroups.prepare(label(rt)) else None
         try:
             env = process_env(rt.definition, self._base_env, extra_env)
-            with placement:
-                child = spawn(
-                    rt.definition,
-                    command,
-                    env,
-                    write_end,
-                    main_script=main_script,
-                    extra_fd=extra_fd,
-                    wakeup_fd=self._wakeup_fd,
-                )
+            child = spawn(
+                rt.definition,
+                command,
+                env,
+                write_end,
+                main_script=main_script,
+                extra_fd=extra_fd,
+                wakeup_fd=self._wakeup_fd,
+            )
         except SpawnError:
             os.close(read_end)
             raise
         finally:
             os.close(write_end)
+        if into is not None:
+            assert cgroups is not None
+            cgroups.place(child.pid, into)
         return child, read_end
 
     def _corral_env(self, rt: Runtime) -> dict[str, str]:

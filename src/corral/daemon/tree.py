@@ -1,9 +1,12 @@
 """Finding and killing every process of an instance, also ones that left its process group.
 
 Where the machine gives corral a writable cgroup v2 hierarchy, each instance gets its own
-cgroup: corral steps into it for the moment of each spawn (so the child is born inside, with
-no window in which a fork could escape) and steps back out, and a sweep or a ``destroy``
-writes ``cgroup.kill``. Elsewhere, the instance's processes are found in /proc: members of
+cgroup, and a sweep or a ``destroy`` writes ``cgroup.kill``. A child is spawned where corral
+is and then moved into its cgroup by one mover thread: a move takes the kernel's global
+cgroup lock, whose first taking after a quiet spell waits for an RCU grace period (about
+12 ms here), so moving corral itself in and out around each spawn cost every isolated
+respawn that wait, on the loop. The mover then also moves anything with the instance's
+``CORRAL_*`` environment that forked in the moment before (a double fork at start-up). Elsewhere, the instance's processes are found in /proc: members of
 its process groups, their descendants, and processes that carry its ``CORRAL_JOB`` /
 ``CORRAL_INSTANCE`` / ``CORRAL_SOCKET`` environment (double-forked daemons reparented to
 corral, the subreaper, keep their environment).
@@ -13,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable
 
 
 def _unified_mount() -> str | None:
@@ -49,12 +54,16 @@ def _write(path: str, text: str) -> None:
 class Cgroups:
     """One cgroup per instance under ``<corral's own cgroup>/corral-<pid>``."""
 
-    def __init__(self, home: str, root: str) -> None:
-        self.home = home  # corral's own cgroup directory, where it lives between spawns
+    def __init__(self, home: str, root: str, socket: str) -> None:
+        self.home = home  # corral's own cgroup directory, shared with whatever started it
         self.root = root
+        self.socket = socket  # the CORRAL_SOCKET that marks our own processes
+        self._made: set[str] = set()
+        self._moves: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
+        self._mover: threading.Thread | None = None
 
     @classmethod
-    def open(cls) -> Cgroups | None:
+    def open(cls, socket: str) -> Cgroups | None:
         """The hierarchy if corral may create cgroups and move itself; else None."""
         mount, own = _unified_mount(), _own_cgroup()
         if mount is None or own is None:
@@ -71,25 +80,54 @@ class Cgroups:
             with contextlib.suppress(OSError):
                 os.rmdir(root)
             return None
-        return cls(home, root)
+        return cls(home, root, socket)
 
     def path(self, label: str) -> str:
         return os.path.join(self.root, label.replace("/", "%2F") or "_")
 
-    @contextlib.contextmanager
-    def born_in(self, label: str) -> Iterator[None]:
-        """Children spawned inside this block start in the instance's cgroup."""
+    def prepare(self, label: str) -> bool:
+        """Make the instance's cgroup before a spawn; False if it cannot be made."""
         path = self.path(label)
+        if path in self._made:
+            return True
         try:
             os.makedirs(path, exist_ok=True)
-            _write(os.path.join(path, "cgroup.procs"), "0")
         except OSError:
-            yield  # fall back to the process group alone for this spawn
-            return
+            return False
+        self._made.add(path)
+        return True
+
+    def place(self, pid: int, label: str) -> None:
+        """Move a child just spawned into the instance's cgroup, off the loop."""
+        if self._mover is None:
+            self._mover = threading.Thread(target=self._move_all, name="cgroup-mover", daemon=True)
+            self._mover.start()
+        self._moves.put((pid, self.path(label)))
+
+    def _move_all(self) -> None:
+        while True:
+            pid, path = self._moves.get()
+            with contextlib.suppress(OSError):  # gone already, or its cgroup was removed
+                _write(os.path.join(path, "cgroup.procs"), str(pid))
+            if self._moves.empty():
+                self._move_strays()
+
+    def _move_strays(self) -> None:
+        """Processes of ours still in corral's own cgroup: forked before their parent moved."""
+        me = os.getpid()
         try:
-            yield
-        finally:
-            _write(os.path.join(self.home, "cgroup.procs"), "0")
+            with open(os.path.join(self.home, "cgroup.procs"), encoding="ascii") as procs:
+                pids = [int(line) for line in procs if line.strip() and int(line) != me]
+        except OSError:
+            return
+        for pid in pids:
+            marks = _environ_marks(pid)
+            if marks.get("CORRAL_SOCKET") != self.socket or "CORRAL_JOB" not in marks:
+                continue
+            job, key = marks["CORRAL_JOB"], marks.get("CORRAL_INSTANCE", "")
+            with contextlib.suppress(OSError):
+                _write(os.path.join(self.path(f"{job}:{key}" if key else job), "cgroup.procs"),
+                       str(pid))  # fmt: skip
 
     def pids(self, label: str) -> list[int]:
         try:
@@ -103,8 +141,10 @@ class Cgroups:
             _write(os.path.join(self.path(label), "cgroup.kill"), "1")
 
     def remove(self, label: str) -> None:
+        path = self.path(label)
         with contextlib.suppress(OSError):
-            os.rmdir(self.path(label))
+            os.rmdir(path)
+            self._made.discard(path)
 
     def close(self) -> None:
         """Remove every instance cgroup that is empty, and the root."""
@@ -127,18 +167,24 @@ def _stat(pid: int) -> tuple[int, int] | None:
     return int(fields[1]), int(fields[2])
 
 
-def _environ_has(pid: int, wanted: dict[bytes, bytes]) -> bool:
+def _environ_marks(pid: int) -> dict[str, str]:
+    """The ``CORRAL_*`` variables of a process's environment (empty if unreadable)."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as handle:
             entries = handle.read().split(b"\0")
     except OSError:
-        return False
+        return {}
     found = {}
     for entry in entries:
-        key, _, value = entry.partition(b"=")
-        if key in wanted:
-            found[key] = value
-    return found == wanted
+        if entry.startswith(b"CORRAL_"):
+            key, _, value = entry.partition(b"=")
+            found[key.decode(errors="replace")] = value.decode(errors="replace")
+    return found
+
+
+def _environ_has(pid: int, wanted: dict[str, str]) -> bool:
+    marks = _environ_marks(pid)
+    return all(marks.get(key) == value for key, value in wanted.items())
 
 
 def scan_tree(pids: Iterable[int], groups: Iterable[int], env: dict[str, str]) -> set[int]:
@@ -154,8 +200,7 @@ def scan_tree(pids: Iterable[int], groups: Iterable[int], env: dict[str, str]) -
     wanted_groups = set(groups)
     found = {pid for pid in pids if pid in table}
     found |= {pid for pid, (_, pgid) in table.items() if pgid in wanted_groups}
-    marks = {k.encode(): v.encode() for k, v in env.items()}
-    found |= {pid for pid in table if pid not in found and _environ_has(pid, marks)}
+    found |= {pid for pid in table if pid not in found and _environ_has(pid, env)}
     grew = True
     while grew:  # descendants of what was found
         more = {pid for pid, (ppid, _) in table.items() if ppid in found and pid not in found}
