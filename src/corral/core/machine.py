@@ -25,7 +25,7 @@ No I/O, no clock: ``now`` is an argument and the effects say what the daemon mus
 from __future__ import annotations
 
 import signal as _signal
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 
 from corral.core import effects as fx
 from corral.core import inputs as ins
@@ -122,6 +122,11 @@ class Instance:
         return self.state in (State.WAITING, State.FAILED)
 
 
+_INSTANCE_FIELDS = tuple(f.name for f in fields(Instance))
+_new_instance = object.__new__
+_assign = object.__setattr__  # how a frozen dataclass sets its own fields
+
+
 def signal_name(number: int) -> str:
     """``15`` → ``TERM``, as Upstart's ``EXIT_SIGNAL`` spells it."""
     try:
@@ -151,7 +156,13 @@ class _Step:
     # -- small helpers -------------------------------------------------------------------
 
     def _set(self, **changes: object) -> None:
-        self.inst = replace(self.inst, **changes)  # type: ignore[arg-type]
+        """``dataclasses.replace``, less its checks: a third of its cost, on every step."""
+        old, new = self.inst, _new_instance(Instance)
+        for name in _INSTANCE_FIELDS:
+            _assign(new, name, getattr(old, name))
+        for name, value in changes.items():
+            _assign(new, name, value)
+        self.inst = new
 
     def _emit(self, effect: fx.Effect) -> None:
         self.effects.append(effect)
