@@ -68,3 +68,8 @@ def env_for_key(template: str, key: str) -> dict[str, str]:
     nothing (a key made of several variables cannot be split back)."""
     name = sole_variable(template)
     return {name: key} if name else {}
+
+
+def label_of(job: str, key: str) -> str:
+    """``name`` or ``name:instance``, as users address an instance (and its cgroup is named)."""
+    return f"{job}:{key}" if key else job

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from corral.core.config import Definition
 from corral.core.expr import Progress
+from corral.core.instances import label_of
 from corral.core.machine import Instance
 from corral.core.states import REST_STATES, Goal, ProcessKind, State
 from corral.daemon.logs import ServiceLog
@@ -111,4 +112,4 @@ def stopped(inst: Instance) -> bool | None:
 
 def label(rt: Runtime) -> str:
     """``name`` or ``name:instance``, as users address it."""
-    return f"{rt.inst.job}:{rt.inst.key}" if rt.inst.key else rt.inst.job
+    return label_of(rt.inst.job, rt.inst.key)

@@ -6,10 +6,11 @@ is and then moved into its cgroup by one mover thread: a move takes the kernel's
 cgroup lock, whose first taking after a quiet spell waits for an RCU grace period (about
 12 ms here), so moving corral itself in and out around each spawn cost every isolated
 respawn that wait, on the loop. The mover then also moves anything with the instance's
-``CORRAL_*`` environment that forked in the moment before (a double fork at start-up). Elsewhere, the instance's processes are found in /proc: members of
-its process groups, their descendants, and processes that carry its ``CORRAL_JOB`` /
-``CORRAL_INSTANCE`` / ``CORRAL_SOCKET`` environment (double-forked daemons reparented to
-corral, the subreaper, keep their environment).
+``CORRAL_*`` environment that forked in the moment before (a double fork at start-up).
+Elsewhere, the instance's processes are found in /proc: members of its process groups,
+their descendants, and processes that carry its ``CORRAL_JOB`` / ``CORRAL_INSTANCE`` /
+``CORRAL_SOCKET`` environment (double-forked daemons reparented to corral, the subreaper,
+keep their environment).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import queue
 import signal
 import threading
 from collections.abc import Iterable
+
+from corral.core.instances import label_of
 
 
 def _unified_mount() -> str | None:
@@ -118,16 +121,15 @@ class Cgroups:
         try:
             with open(os.path.join(self.home, "cgroup.procs"), encoding="ascii") as procs:
                 pids = [int(line) for line in procs if line.strip() and int(line) != me]
-        except OSError:
+        except (OSError, ValueError):
             return
         for pid in pids:
             marks = _environ_marks(pid)
             if marks.get("CORRAL_SOCKET") != self.socket or "CORRAL_JOB" not in marks:
                 continue
-            job, key = marks["CORRAL_JOB"], marks.get("CORRAL_INSTANCE", "")
+            label = label_of(marks["CORRAL_JOB"], marks.get("CORRAL_INSTANCE", ""))
             with contextlib.suppress(OSError):
-                _write(os.path.join(self.path(f"{job}:{key}" if key else job), "cgroup.procs"),
-                       str(pid))  # fmt: skip
+                _write(os.path.join(self.path(label), "cgroup.procs"), str(pid))
 
     def pids(self, label: str) -> list[int]:
         try:
