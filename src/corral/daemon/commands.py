@@ -58,7 +58,7 @@ class Commands:
         rows = self.supervisor.status(chosen)
         if not table:
             return rows
-        return status_table([msgspec.structs.asdict(row) for row in rows], colour=bool(colour))
+        return status_table([msgspec.structs.asdict(row) for row in rows], colour=colour)
 
     async def cmd_start(
         self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True

@@ -347,8 +347,6 @@ class Supervisor:
         where there is one. Returns the child and the read end of its output pipe; raises
         SpawnError."""
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        cgroups = self._cgroups
-        into = label(rt) if cgroups is not None and cgroups.prepare(label(rt)) else None
         try:
             env = process_env(rt.definition, self._base_env, extra_env)
             child = spawn(
@@ -365,9 +363,8 @@ class Supervisor:
             raise
         finally:
             os.close(write_end)
-        if into is not None:
-            assert cgroups is not None
-            cgroups.place(child.pid, into)
+        if self._cgroups is not None:
+            self._cgroups.place(child.pid, label(rt))
         return child, read_end
 
     def _corral_env(self, rt: Runtime) -> dict[str, str]:
@@ -921,11 +918,11 @@ class Supervisor:
         targets = list(targets)
         if not targets:
             for job in self.jobs.values():
-                chosen.update(dict.fromkeys(job.instances.values() or [self._placeholder(job)]))
+                chosen.update(dict.fromkeys(self._rows_of(job)))
         for target in targets:
             job = self.job(target.name)
             if target.instance is None and not target.env:  # a bare name: every instance
-                chosen.update(dict.fromkeys(job.instances.values() or [self._placeholder(job)]))
+                chosen.update(dict.fromkeys(self._rows_of(job)))
                 continue
             key, _ = self._address(job, target, create=False)
             if key in job.instances:
@@ -936,9 +933,12 @@ class Supervisor:
             for rt in chosen
         ]
 
-    def _placeholder(self, job: Job) -> Runtime:
-        """The row of an instantiated service that has no instance now."""
-        return Runtime(job.definition, Instance(job=job.definition.name, since=job.since))
+    def _rows_of(self, job: Job) -> Iterable[Runtime]:
+        """Every instance of a service, or, for an instantiated one with none now, a
+        placeholder at rest for its row."""
+        if job.instances:
+            return job.instances.values()
+        return [Runtime(job.definition, Instance(job=job.definition.name, since=job.since))]
 
     def log_of(self, name: str) -> ServiceLog:
         job = self.job(name)
@@ -985,13 +985,12 @@ def _describe_outcome(outcome: Outcome, timeout: float) -> str:
 
 def _status_row(rt: Runtime, offset: float, stale: bool) -> StatusRow:
     inst = rt.inst
-    main = rt.children.get(ProcessKind.MAIN)
     return StatusRow(
         inst.job,
         inst.key,
         inst.goal.value,
         inst.state.value,
-        main.pid if main is not None else None,
+        rt.main_pid,
         inst.ready and inst.state is State.RUNNING,
         inst.restarts,
         inst.exit_status,

@@ -67,7 +67,8 @@ class Cgroups:
 
     @classmethod
     def open(cls, socket: str) -> Cgroups | None:
-        """The hierarchy if corral may create cgroups and move itself; else None."""
+        """The hierarchy if corral may create cgroups and move processes out of its own
+        (tried by moving itself where it already is); else None."""
         mount, own = _unified_mount(), _own_cgroup()
         if mount is None or own is None:
             return None
@@ -88,24 +89,20 @@ class Cgroups:
     def path(self, label: str) -> str:
         return os.path.join(self.root, label.replace("/", "%2F") or "_")
 
-    def prepare(self, label: str) -> bool:
-        """Make the instance's cgroup before a spawn; False if it cannot be made."""
-        path = self.path(label)
-        if path in self._made:
-            return True
-        try:
-            os.makedirs(path, exist_ok=True)
-        except OSError:
-            return False
-        self._made.add(path)
-        return True
-
     def place(self, pid: int, label: str) -> None:
-        """Move a child just spawned into the instance's cgroup, off the loop."""
+        """Move a child just spawned into the instance's cgroup (made here the first time),
+        off the loop; where the cgroup cannot be made, the child keeps its process group."""
+        path = self.path(label)
+        if path not in self._made:
+            try:
+                os.makedirs(path, exist_ok=True)
+            except OSError:
+                return
+            self._made.add(path)
         if self._mover is None:
             self._mover = threading.Thread(target=self._move_all, name="cgroup-mover", daemon=True)
             self._mover.start()
-        self._moves.put((pid, self.path(label)))
+        self._moves.put((pid, path))
 
     def _move_all(self) -> None:
         while True:
@@ -120,7 +117,7 @@ class Cgroups:
         me = os.getpid()
         try:
             with open(os.path.join(self.home, "cgroup.procs"), encoding="ascii") as procs:
-                pids = [int(line) for line in procs if line.strip() and int(line) != me]
+                pids = [pid for pid in map(int, procs.read().split()) if pid != me]
         except (OSError, ValueError):
             return
         for pid in pids:
