@@ -152,17 +152,27 @@ class _Step:
         self.policy = policy
         self.now = now
         self.effects: list[fx.Effect] = []
+        self._own_copy = False  # whether self.inst is this step's private copy yet
 
     # -- small helpers -------------------------------------------------------------------
 
     def _set(self, **changes: object) -> None:
-        """``dataclasses.replace``, less its checks: a third of its cost, on every step."""
-        old, new = self.inst, _new_instance(Instance)
-        for name in _INSTANCE_FIELDS:
-            _assign(new, name, getattr(old, name))
+        """``dataclasses.replace`` at the first change of a step; later changes write the
+        step's private copy in place (the caller's instance is never touched)."""
+        if not self._own_copy:
+            old, new = self.inst, _new_instance(Instance)
+            for name in _INSTANCE_FIELDS:
+                _assign(new, name, getattr(old, name))
+            self.inst = new
+            self._own_copy = True
+        inst = self.inst
         for name, value in changes.items():
-            _assign(new, name, value)
-        self.inst = new
+            _assign(inst, name, value)
+
+    def _snapshot(self) -> Instance:
+        """The instance as it is now, for reading while changing it: later changes copy."""
+        self._own_copy = False
+        return self.inst
 
     def _emit(self, effect: fx.Effect) -> None:
         self.effects.append(effect)
@@ -307,7 +317,7 @@ class _Step:
     def _finish_stop(self) -> None:
         """The stop walk is over: emit ``stopped``, then rest or start again."""
         self._emit(fx.Emit("stopped", self._lifecycle_env(True)))
-        inst = self.inst
+        inst = self._snapshot()
         self._set(failure=None)
         if inst.goal is Goal.START and not inst.give_up:
             if inst.respawning:
@@ -322,7 +332,7 @@ class _Step:
 
     def _main_ended(self) -> None:
         """The main process ended while the instance was up (or coming up)."""
-        inst = self.inst
+        inst = self._snapshot()
         normal = inst.state is State.RUNNING and is_normal_exit(
             self.policy.restart, inst.exit_status, inst.exit_signal
         )
@@ -334,7 +344,7 @@ class _Step:
     def _respawn_or_stop(self, failure: Failure | None) -> None:
         """Go down the stop path, coming back if the respawn policy and limit allow it."""
         policy = self.policy.restart
-        inst = self.inst
+        inst = self._snapshot()
         consecutive = 0 if stayed_up(policy, inst.ready_since, self.now) else inst.consecutive
         error = failure.describe() if failure is not None else ""
         self._set(ready=False, ready_since=None, consecutive=consecutive, error=error)
@@ -424,7 +434,7 @@ class _Step:
             case ins.RequirementFailed(reason=reason):
                 self._on_requirement_failed(reason)
             case ins.ExtendTimeout(seconds=seconds):
-                inst = self.inst
+                inst = self._snapshot()
                 if inst.timer is TimerKind.START or (
                     inst.timer is TimerKind.KILL and inst.state is State.KILLED
                 ):
@@ -441,7 +451,7 @@ class _Step:
 
     def _on_destroy(self) -> None:
         """Go down by the shortest path; the daemon has already SIGKILLed every process."""
-        inst = self.inst
+        inst = self._snapshot()
         if inst.state in (State.WAITING, State.FAILED):
             self._set(goal=Goal.STOP)
             return
@@ -467,7 +477,7 @@ class _Step:
         # Anywhere else the start is remembered and honoured where the walk turns.
 
     def _on_stop(self) -> None:
-        inst = self.inst
+        inst = self._snapshot()
         self._set(goal=Goal.STOP, restarting=False)
         if inst.state is State.RUNNING:
             self._begin_stop()
@@ -481,7 +491,7 @@ class _Step:
             self._goto(State.FAILED if inst.give_up else State.WAITING)
 
     def _on_restart(self) -> None:
-        inst = self.inst
+        inst = self._snapshot()
         if inst.state in (State.WAITING, State.FAILED):
             self._on_start()
             return
@@ -545,7 +555,7 @@ class _Step:
         self._hook_done(event.process, failure)
 
     def _on_timer(self, kind: TimerKind) -> None:
-        inst = self.inst
+        inst = self._snapshot()
         if kind is not inst.timer:
             return  # stale: another timer replaced it
         self._set(timer=None)

@@ -20,6 +20,7 @@ from corral.daemon.logs import Console
 from corral.daemon.reaper import Reaper, become_subreaper
 from corral.daemon.signals import SignalRouter
 from corral.daemon.sources import read_sources
+from corral.daemon.spawn import keep_inherited_fds
 from corral.daemon.supervisor import Supervisor
 from corral.daemon.tree import Cgroups
 from corral.daemon.watch import SourceWatch
@@ -63,6 +64,7 @@ class Daemon:
             return 1
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
+        keep_inherited_fds()
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
         signals = SignalRouter(loop)

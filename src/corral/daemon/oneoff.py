@@ -74,8 +74,6 @@ class OneOff:
 
     def _exited(self, status: int | None, sig: int | None) -> None:
         self._exit = (status, sig)
-        if self._child.popen is not None:
-            self._child.popen.returncode = status if status is not None else -(sig or 0)
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._loop.call_later(DRAIN_GRACE, self._capture.close)

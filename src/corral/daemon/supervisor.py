@@ -378,8 +378,6 @@ class Supervisor:
     def _exited(
         self, rt: Runtime, kind: ProcessKind, child: Child, status: int | None, sig: int | None
     ) -> None:
-        if child.popen is not None:
-            child.popen.returncode = status if status is not None else -(sig or 0)
         if rt.children.get(kind) is not child:
             return  # a launcher that handed over its main role (MAINPID=) is no one now
         del rt.children[kind]
@@ -402,7 +400,7 @@ class Supervisor:
                 os.killpg(pgid, number)
             except (ProcessLookupError, PermissionError):
                 pass
-        if child is not None and child.popen is None:
+        if child is not None and not child.ours:
             try:  # an adopted main may lead no group of its own
                 os.kill(child.pid, number)
             except (ProcessLookupError, PermissionError):
@@ -513,7 +511,7 @@ class Supervisor:
             pgid = os.getpgid(pid)
         except ProcessLookupError:
             return
-        child = Child(pid, pgid)
+        child = Child(pid, pgid, ours=False)
         rt.children[ProcessKind.MAIN] = child
         self._reaper.adopt(
             pid, lambda status, sig: self._exited(rt, ProcessKind.MAIN, child, status, sig)

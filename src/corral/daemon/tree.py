@@ -50,18 +50,25 @@ def _own_cgroup() -> str | None:
 
 
 def _write(path: str, text: str) -> None:
-    with open(path, "w", encoding="ascii") as handle:
-        handle.write(text)
+    """One write to a cgroup control file (no text layer: the mover does thousands)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode("ascii"))
+    finally:
+        os.close(fd)
 
 
 class Cgroups:
     """One cgroup per instance under ``<corral's own cgroup>/corral-<pid>``."""
 
+    # How long the mover waits for more moves before it looks for strays: one look per
+    # burst of spawns (a cold start of thousands, a restart) rather than one per spawn.
+    SETTLE_SECONDS = 0.02
+
     def __init__(self, home: str, root: str, socket: str) -> None:
         self.home = home  # corral's own cgroup directory, shared with whatever started it
         self.root = root
         self.socket = socket  # the CORRAL_SOCKET that marks our own processes
-        self._made: set[str] = set()
         self._moves: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
         self._mover: threading.Thread | None = None
 
@@ -90,27 +97,45 @@ class Cgroups:
         return os.path.join(self.root, label.replace("/", "%2F") or "_")
 
     def place(self, pid: int, label: str) -> None:
-        """Move a child just spawned into the instance's cgroup (made here the first time),
-        off the loop; where the cgroup cannot be made, the child keeps its process group."""
-        path = self.path(label)
-        if path not in self._made:
-            try:
-                os.makedirs(path, exist_ok=True)
-            except OSError:
-                return
-            self._made.add(path)
+        """Have a child just spawned moved into the instance's cgroup, off the loop; where
+        the cgroup cannot be made, the child keeps its process group."""
         if self._mover is None:
             self._mover = threading.Thread(target=self._move_all, name="cgroup-mover", daemon=True)
             self._mover.start()
-        self._moves.put((pid, path))
+        self._moves.put((pid, self.path(label)))
 
     def _move_all(self) -> None:
+        settle: float | None = None  # None: nothing moved since the last look for strays
         while True:
-            pid, path = self._moves.get()
-            with contextlib.suppress(OSError):  # gone already, or its cgroup was removed
-                _write(os.path.join(path, "cgroup.procs"), str(pid))
-            if self._moves.empty():
+            try:
+                pid, path = self._moves.get(timeout=settle)
+            except queue.Empty:
                 self._move_strays()
+                settle = None
+                continue
+            self._move(pid, path)
+            settle = self.SETTLE_SECONDS
+
+    @staticmethod
+    def _move(pid: int, path: str) -> None:
+        """Write the pid into the cgroup, making the cgroup the first time it is used."""
+        procs = os.path.join(path, "cgroup.procs")
+        try:
+            _write(procs, str(pid))
+        except FileNotFoundError:
+            try:
+                os.mkdir(path)
+                _write(procs, str(pid))
+            except FileExistsError:
+                with contextlib.suppress(OSError):
+                    _write(procs, str(pid))
+            except ProcessLookupError:  # gone already: leave no cgroup made for it
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
+            except OSError:
+                pass
+        except OSError:  # gone already, or its cgroup is being removed
+            pass
 
     def _move_strays(self) -> None:
         """Processes of ours still in corral's own cgroup: forked before their parent moved."""
@@ -125,8 +150,7 @@ class Cgroups:
             if marks.get("CORRAL_SOCKET") != self.socket or "CORRAL_JOB" not in marks:
                 continue
             label = label_of(marks["CORRAL_JOB"], marks.get("CORRAL_INSTANCE", ""))
-            with contextlib.suppress(OSError):
-                _write(os.path.join(self.path(label), "cgroup.procs"), str(pid))
+            self._move(pid, self.path(label))
 
     def pids(self, label: str) -> list[int]:
         try:
@@ -140,10 +164,8 @@ class Cgroups:
             _write(os.path.join(self.path(label), "cgroup.kill"), "1")
 
     def remove(self, label: str) -> None:
-        path = self.path(label)
         with contextlib.suppress(OSError):
-            os.rmdir(path)
-            self._made.discard(path)
+            os.rmdir(self.path(label))
 
     def close(self) -> None:
         """Remove every instance cgroup that is empty, and the root."""
