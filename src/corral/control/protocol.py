@@ -9,10 +9,10 @@ service). Streaming commands (``logs`` with ``follow``) send further lines after
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from msgspec import Struct
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 1024 * 1024
@@ -56,8 +56,7 @@ class ProtocolError(Exception):
     """A request that is not well formed; answered with code 2 and the connection kept."""
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(Struct, frozen=True):
     cmd: str
     args: dict[str, Any]
 

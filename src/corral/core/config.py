@@ -11,8 +11,9 @@ import re
 import shlex
 import signal as _signal
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field, structs
 
 from corral.core.expr import Condition, ExprError, parse_events, parse_states, wildcard_keys
 from corral.core.graph import Graph, Node
@@ -35,16 +36,14 @@ SERVICE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+class Command(Struct, frozen=True):
     """A user command: ``argv`` exec'd directly, or ``script`` run by ``/bin/sh``."""
 
     argv: tuple[str, ...] = ()
     script: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LogConfig:
+class LogConfig(Struct, frozen=True):
     """Where a service's output goes besides the memory ring."""
 
     file: str | None = ""  # "" = the default path under the state directory; None = no file
@@ -53,8 +52,7 @@ class LogConfig:
     lines: int = 1000  # lines kept in memory for ``corral logs``
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
+class Probe(Struct, frozen=True):
     """``ready = {...}``: a check that must pass before the service counts as ready.
 
     ``kind`` is tcp (``target`` is "host:port"), http (a URL; any status below 400 passes),
@@ -73,16 +71,14 @@ class Probe:
 PROBE_ATTEMPT_TIMEOUT = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class Action:
+class Action(Struct, frozen=True):
     """``actions = { NAME = command }``: run on demand by ``corral action``."""
 
     command: Command
     timeout: float = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class Definition:
+class Definition(Struct, frozen=True):
     """One parsed ``[service.NAME]`` table. Frozen: running instances keep theirs."""
 
     name: str
@@ -117,11 +113,12 @@ class Definition:
     stop_on: Condition | None = None
     while_: Condition | None = None  # ``while``: over states
     instance: str | None = None  # the key template, e.g. "${TTY}"; None: one instance ""
+    # What the state machine needs of this definition: derived from the fields above once,
+    # here, and read at every step (never given: whatever is passed is replaced).
+    policy: Policy = Policy()
 
-    @property
-    def policy(self) -> Policy:
-        """What the state machine needs of this definition."""
-        return Policy(
+    def __post_init__(self) -> None:
+        policy = Policy(
             has_main=self.main is not None,
             type=self.type,
             signals_ready=self.ready is not None or self.ready_fd is not None,
@@ -131,6 +128,7 @@ class Definition:
             stop_timeout=self.stop_timeout,
             timeout_start=self.timeout_start,
         )
+        structs.force_setattr(self, "policy", policy)
 
     def command(self, kind: ProcessKind) -> Command | None:
         return self.main if kind is ProcessKind.MAIN else self.hooks.get(kind)
@@ -723,7 +721,9 @@ _KEY_OF_FIELD = {
 def changed_fields(old: Definition, new: Definition) -> set[str]:
     """The fields two definitions differ in."""
     return {
-        name for name in Definition.__dataclass_fields__ if getattr(old, name) != getattr(new, name)
+        name
+        for name in Definition.__struct_fields__
+        if name != "policy" and getattr(old, name) != getattr(new, name)
     }
 
 

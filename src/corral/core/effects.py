@@ -2,41 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 
 from corral.core.states import ProcessKind, TimerKind
 
 
-@dataclass(frozen=True, slots=True)
-class Spawn:
+class Spawn(Struct, frozen=True):
     """Start this process; answer with ``Spawned`` or ``SpawnFailed``."""
 
     process: ProcessKind
 
 
-@dataclass(frozen=True, slots=True)
-class Signal:
+class Signal(Struct, frozen=True):
     """Send ``signal`` to the whole process group of this process (if it is still there)."""
 
     process: ProcessKind
     signal: int
 
 
-@dataclass(frozen=True, slots=True)
-class SetTimer:
+class SetTimer(Struct, frozen=True):
     """Arm the instance's one timer (replacing any armed one); answer with ``TimerFired``."""
 
     timer: TimerKind
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class CancelTimer:
+class CancelTimer(Struct, frozen=True):
     """Disarm the instance's timer."""
 
 
-@dataclass(frozen=True, slots=True)
-class Emit:
+class Emit(Struct, frozen=True):
     """Emit a lifecycle event; when ``hold``, answer with ``Released`` once it has settled."""
 
     name: str
@@ -44,8 +39,7 @@ class Emit:
     hold: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
+class Note(Struct, frozen=True):
     """Something worth a line in the instance's log (a hook failed, a limit was hit)."""
 
     text: str

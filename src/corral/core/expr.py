@@ -18,7 +18,8 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from corral.core.expand import expand
 
@@ -34,8 +35,7 @@ class ExprError(ValueError):
 # -- the trees ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+class Check(Struct, frozen=True):
     """``KEY=GLOB`` or ``KEY!=GLOB``; ``key`` is None for a positional value."""
 
     key: str | None
@@ -43,27 +43,23 @@ class Check:
     negate: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class EventTerm:
+class EventTerm(Struct, frozen=True):
     name: str
     checks: tuple[Check, ...] = ()
     index: int = 0  # position among the condition's terms, for the firing progress
 
 
-@dataclass(frozen=True, slots=True)
-class StateTerm:
+class StateTerm(Struct, frozen=True):
     name: str
     checks: tuple[Check, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class And:
+class And(Struct, frozen=True):
     left: Node
     right: Node
 
 
-@dataclass(frozen=True, slots=True)
-class Or:
+class Or(Struct, frozen=True):
     left: Node
     right: Node
 
@@ -76,8 +72,7 @@ Node = EventTerm | StateTerm | And | Or
 _TOKEN = re.compile(r"\s*(?:(?P<paren>[()])|(?P<word>[^\s()]+))")
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
+class _Token(Struct, frozen=True):
     text: str
     column: int
     glued: bool  # no space before it (``name(`` in a state term)
@@ -213,8 +208,7 @@ def parse_states(text: str) -> Node:
     return _Parser(text, states=True).parse()
 
 
-@dataclass(frozen=True, slots=True)
-class Condition:
+class Condition(Struct, frozen=True):
     """A condition as written (for messages and ``config show``) and as parsed."""
 
     text: str
@@ -282,14 +276,12 @@ def checks_match(
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(Struct, frozen=True):
     name: str
     env: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
+class Progress(Struct, frozen=True):
     """Which event terms of an atomic condition are satisfied, and by which event."""
 
     matched: Mapping[int, Event] = field(default_factory=dict)

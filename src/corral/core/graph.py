@@ -9,8 +9,9 @@ follows the edges and a stop follows them backwards (dependents stop first).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 
 class Edge(StrEnum):
@@ -21,8 +22,10 @@ class Edge(StrEnum):
     AFTER = "after"  # ordering only: pulls nothing in
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+_ALL_EDGES = tuple(Edge)
+
+
+class Node(Struct, frozen=True):
     """What the graph needs of one service."""
 
     requires: tuple[str, ...] = ()
@@ -31,8 +34,7 @@ class Node:
     provides: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class GraphProblem:
+class GraphProblem(Struct, frozen=True):
     """A name that resolves to nothing, an alias taken twice, or a cycle."""
 
     service: str
@@ -103,7 +105,7 @@ class Graph:
     def dependents_of(self, name: str, *edges: Edge) -> list[str]:
         """Services with an edge of the given kinds (all kinds if none) to ``name``."""
         found = self.dependents.get(name, {})
-        kinds = edges or tuple(Edge)
+        kinds = edges or _ALL_EDGES
         return [d for kind in kinds for d in found.get(kind, ())]
 
     def closure_of_dependents(self, name: str) -> list[str]:

@@ -6,40 +6,35 @@ and commands into these values and hands them to :func:`corral.core.machine.step
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from corral.core.states import Goal, ProcessKind, TimerKind
 
 
-@dataclass(frozen=True, slots=True)
-class SetGoal:
+class SetGoal(Struct, frozen=True):
     """A command changed the goal (``start`` / ``stop``)."""
 
     goal: Goal
 
 
-@dataclass(frozen=True, slots=True)
-class Restart:
+class Restart(Struct, frozen=True):
     """An atomic stop-then-start; the goal stays ``start``."""
 
 
-@dataclass(frozen=True, slots=True)
-class Spawned:
+class Spawned(Struct, frozen=True):
     """A process the machine asked for was forked and exec'd."""
 
     process: ProcessKind
 
 
-@dataclass(frozen=True, slots=True)
-class SpawnFailed:
+class SpawnFailed(Struct, frozen=True):
     """A process could not be started at all (missing binary, unknown user...)."""
 
     process: ProcessKind
     error: str
 
 
-@dataclass(frozen=True, slots=True)
-class Exited:
+class Exited(Struct, frozen=True):
     """A process of the instance ended; exactly one of ``status`` / ``signal`` is set."""
 
     process: ProcessKind
@@ -47,51 +42,43 @@ class Exited:
     signal: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Ready:
+class Ready(Struct, frozen=True):
     """The main process reported readiness (notify, ready_fd, pid file, probe)."""
 
 
-@dataclass(frozen=True, slots=True)
-class TimerFired:
+class TimerFired(Struct, frozen=True):
     """The instance's armed timer expired."""
 
     timer: TimerKind
 
 
-@dataclass(frozen=True, slots=True)
-class Released:
+class Released(Struct, frozen=True):
     """Every job the held lifecycle event (``starting``/``stopping``) touched has settled."""
 
 
-@dataclass(frozen=True, slots=True)
-class Adopted:
+class Adopted(Struct, frozen=True):
     """A ``forking`` service's pid file named a live process, which is now the main one."""
 
 
-@dataclass(frozen=True, slots=True)
-class NotReady:
+class NotReady(Struct, frozen=True):
     """A readiness probe gave up (its own timeout); the start fails like a timeout."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class RequirementFailed:
+class RequirementFailed(Struct, frozen=True):
     """A service this instance ``requires`` failed or was stopped while it was starting."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ExtendTimeout:
+class ExtendTimeout(Struct, frozen=True):
     """``EXTEND_TIMEOUT_USEC``: the armed start (or stop) deadline moves to ``seconds`` away."""
 
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class Destroy:
+class Destroy(Struct, frozen=True):
     """``corral destroy``: every process was SIGKILLed; go down at once, no stop hooks."""
 
 

@@ -25,7 +25,9 @@ No I/O, no clock: ``now`` is an argument and the effects say what the daemon mus
 from __future__ import annotations
 
 import signal as _signal
-from dataclasses import dataclass, fields
+from typing import Any
+
+from msgspec import Struct, structs
 
 from corral.core import effects as fx
 from corral.core import inputs as ins
@@ -43,8 +45,7 @@ SIGKILL = int(_signal.SIGKILL)
 SIGTERM = int(_signal.SIGTERM)
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(Struct, frozen=True):
     """What the machine needs to know of a definition."""
 
     has_main: bool = True
@@ -62,8 +63,7 @@ class Policy:
         return self.type is ServiceType.SIMPLE and not self.signals_ready
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(Struct, frozen=True):
     """Why a walk is a failure: a process exited badly, timed out or could not be spawned."""
 
     process: ProcessKind | None  # None: no process failed (a requirement did)
@@ -81,8 +81,7 @@ class Failure:
         return f"{self.process} exited with status {self.status}"
 
 
-@dataclass(frozen=True, slots=True)
-class Instance:
+class Instance(Struct, frozen=True):
     """Everything the machine knows of one instance; the daemon keeps the pids beside it."""
 
     job: str
@@ -122,9 +121,7 @@ class Instance:
         return self.state in (State.WAITING, State.FAILED)
 
 
-_INSTANCE_FIELDS = tuple(f.name for f in fields(Instance))
-_new_instance = object.__new__
-_assign = object.__setattr__  # how a frozen dataclass sets its own fields
+_replace = structs.replace
 
 
 def signal_name(number: int) -> str:
@@ -152,27 +149,11 @@ class _Step:
         self.policy = policy
         self.now = now
         self.effects: list[fx.Effect] = []
-        self._own_copy = False  # whether self.inst is this step's private copy yet
 
     # -- small helpers -------------------------------------------------------------------
 
-    def _set(self, **changes: object) -> None:
-        """``dataclasses.replace`` at the first change of a step; later changes write the
-        step's private copy in place (the caller's instance is never touched)."""
-        if not self._own_copy:
-            old, new = self.inst, _new_instance(Instance)
-            for name in _INSTANCE_FIELDS:
-                _assign(new, name, getattr(old, name))
-            self.inst = new
-            self._own_copy = True
-        inst = self.inst
-        for name, value in changes.items():
-            _assign(inst, name, value)
-
-    def _snapshot(self) -> Instance:
-        """The instance as it is now, for reading while changing it: later changes copy."""
-        self._own_copy = False
-        return self.inst
+    def _set(self, **changes: Any) -> None:
+        self.inst = _replace(self.inst, **changes)
 
     def _emit(self, effect: fx.Effect) -> None:
         self.effects.append(effect)
@@ -317,7 +298,7 @@ class _Step:
     def _finish_stop(self) -> None:
         """The stop walk is over: emit ``stopped``, then rest or start again."""
         self._emit(fx.Emit("stopped", self._lifecycle_env(True)))
-        inst = self._snapshot()
+        inst = self.inst
         self._set(failure=None)
         if inst.goal is Goal.START and not inst.give_up:
             if inst.respawning:
@@ -332,7 +313,7 @@ class _Step:
 
     def _main_ended(self) -> None:
         """The main process ended while the instance was up (or coming up)."""
-        inst = self._snapshot()
+        inst = self.inst
         normal = inst.state is State.RUNNING and is_normal_exit(
             self.policy.restart, inst.exit_status, inst.exit_signal
         )
@@ -344,7 +325,7 @@ class _Step:
     def _respawn_or_stop(self, failure: Failure | None) -> None:
         """Go down the stop path, coming back if the respawn policy and limit allow it."""
         policy = self.policy.restart
-        inst = self._snapshot()
+        inst = self.inst
         consecutive = 0 if stayed_up(policy, inst.ready_since, self.now) else inst.consecutive
         error = failure.describe() if failure is not None else ""
         self._set(ready=False, ready_since=None, consecutive=consecutive, error=error)
@@ -434,7 +415,7 @@ class _Step:
             case ins.RequirementFailed(reason=reason):
                 self._on_requirement_failed(reason)
             case ins.ExtendTimeout(seconds=seconds):
-                inst = self._snapshot()
+                inst = self.inst
                 if inst.timer is TimerKind.START or (
                     inst.timer is TimerKind.KILL and inst.state is State.KILLED
                 ):
@@ -451,7 +432,7 @@ class _Step:
 
     def _on_destroy(self) -> None:
         """Go down by the shortest path; the daemon has already SIGKILLed every process."""
-        inst = self._snapshot()
+        inst = self.inst
         if inst.state in (State.WAITING, State.FAILED):
             self._set(goal=Goal.STOP)
             return
@@ -477,7 +458,7 @@ class _Step:
         # Anywhere else the start is remembered and honoured where the walk turns.
 
     def _on_stop(self) -> None:
-        inst = self._snapshot()
+        inst = self.inst
         self._set(goal=Goal.STOP, restarting=False)
         if inst.state is State.RUNNING:
             self._begin_stop()
@@ -491,7 +472,7 @@ class _Step:
             self._goto(State.FAILED if inst.give_up else State.WAITING)
 
     def _on_restart(self) -> None:
-        inst = self._snapshot()
+        inst = self.inst
         if inst.state in (State.WAITING, State.FAILED):
             self._on_start()
             return
@@ -555,7 +536,7 @@ class _Step:
         self._hook_done(event.process, failure)
 
     def _on_timer(self, kind: TimerKind) -> None:
-        inst = self._snapshot()
+        inst = self.inst
         if kind is not inst.timer:
             return  # stale: another timer replaced it
         self._set(timer=None)

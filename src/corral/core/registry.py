@@ -22,8 +22,9 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from corral.core.config import (
     Definition,
@@ -37,8 +38,7 @@ from corral.errors import ConfigError, ConfigProblem
 OVERRIDE_SUFFIX = ".override.toml"
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
+class Layer(Struct, frozen=True):
     """One source's table for one service."""
 
     file: str
@@ -51,8 +51,7 @@ class Layer:
         return locate(self.text, None if self.top_level else service, key)
 
 
-@dataclass(frozen=True, slots=True)
-class Registry:
+class Registry(Struct, frozen=True):
     """Every layer of every name, and the merged definitions that are current."""
 
     layers: Mapping[str, tuple[Layer, ...]] = field(default_factory=dict)

@@ -5,7 +5,7 @@ Pure functions of the exit, the policy and ``now``; the machine keeps the histor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from corral.core.states import RestartMode
 
@@ -13,8 +13,7 @@ from corral.core.states import RestartMode
 MAX_BACKOFF = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class RestartPolicy:
+class RestartPolicy(Struct, frozen=True):
     """The respawn keys of a definition: ``restart``, ``restart_delay``, ``restart_limit``,
     ``normal_exit``."""
 

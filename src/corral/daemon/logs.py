@@ -13,7 +13,8 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from corral.core.config import LogConfig
 
@@ -21,8 +22,7 @@ READ_SIZE = 65536
 MAX_LINE = 16384
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
+class LogLine(Struct, frozen=True):
     """One line of output, as kept in the ring and sent to followers."""
 
     time: float

@@ -81,7 +81,7 @@ class Daemon:
             console=console,
             log_dir=os.path.join(self.state_dir, "logs"),
             base_env=env,
-            cgroups=Cgroups.open(self.socket_path)
+            cgroups=Cgroups.open(self.socket_path, loop)
             if os.environ.get("CORRAL_CGROUPS") != "0"
             else None,
             wakeup_fd=signals.wakeup_fd,

@@ -12,7 +12,8 @@ import asyncio
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from corral.daemon.logs import Capture
 from corral.daemon.reaper import Reaper
@@ -24,8 +25,7 @@ MAX_OUTPUT = 256 * 1024
 DRAIN_GRACE = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(Struct, frozen=True):
     status: int | None
     signal: int | None
     output: str

@@ -17,12 +17,10 @@ import asyncio
 import contextlib
 import os
 import re
-import secrets
 import socket
 import struct
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from corral.core.config import PROBE_ATTEMPT_TIMEOUT, Command, Probe
 
@@ -53,7 +51,7 @@ class NotifyChannel:
             socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
         )
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        name = f"corral/{os.getpid()}/{secrets.token_hex(8)}"
+        name = f"corral/{os.getpid()}/{os.urandom(8).hex()}"
         self._sock.bind("\0" + name)
         self.address = "@" + name
         loop.add_reader(self._sock.fileno(), self._readable)
@@ -244,6 +242,8 @@ class ProbeRunner:
         writer.close()
 
     async def _http(self) -> None:
+        from urllib.parse import urlsplit  # only here: it costs milliseconds at every start
+
         url = urlsplit(self._probe.target)
         host = url.hostname or "localhost"
         reader, writer = await asyncio.open_connection(host, url.port or 80)

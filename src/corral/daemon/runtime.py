@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from corral.core.config import Definition
 from corral.core.expr import Progress
@@ -20,8 +21,7 @@ from corral.daemon.spawn import Child
 Predicate = Callable[[Instance], bool | None]
 
 
-@dataclass(eq=False)
-class Runtime:
+class Runtime(Struct, eq=False):
     """One instance as the shell sees it: the machine's record plus pids, timer and waiters."""
 
     definition: Definition  # the definition this instance was started from
@@ -51,8 +51,7 @@ class Runtime:
         return child.pid if child is not None else None
 
 
-@dataclass(eq=False)
-class Readiness:
+class Readiness(Struct, eq=False):
     """What is listening for the current main process's readiness."""
 
     notify: NotifyChannel | None = None
@@ -77,8 +76,7 @@ class Readiness:
             self.probe = None
 
 
-@dataclass(eq=False)
-class Job:
+class Job(Struct, eq=False):
     """A service name with its current definition and its instances."""
 
     definition: Definition
@@ -88,8 +86,7 @@ class Job:
     removed: bool = False  # gone from the configuration; kept while instances still run
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Struct, frozen=True):
     """What a command addresses: a service, maybe one instance, and env for a start."""
 
     name: str

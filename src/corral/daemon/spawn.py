@@ -15,7 +15,8 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from corral.core.config import Command, Definition
 from corral.core.expand import expand, parse_env_file
@@ -25,8 +26,7 @@ class SpawnError(Exception):
     """The process could not be started; the message says why, for the user."""
 
 
-@dataclass(slots=True)
-class Child:
+class Child(Struct):
     """A running process of an instance: its pid and process group. ``ours`` is False for
     a main process adopted from a pid file or ``MAINPID=`` (not necessarily our child)."""
 

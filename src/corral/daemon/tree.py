@@ -15,6 +15,7 @@ keep their environment).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import queue
@@ -65,15 +66,17 @@ class Cgroups:
     # burst of spawns (a cold start of thousands, a restart) rather than one per spawn.
     SETTLE_SECONDS = 0.02
 
-    def __init__(self, home: str, root: str, socket: str) -> None:
+    def __init__(self, home: str, root: str, socket: str, loop: asyncio.AbstractEventLoop) -> None:
         self.home = home  # corral's own cgroup directory, shared with whatever started it
         self.root = root
         self.socket = socket  # the CORRAL_SOCKET that marks our own processes
-        self._moves: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
+        self._loop = loop
+        self._batch: list[tuple[int, str]] = []  # placed during this turn of the loop
+        self._moves: queue.SimpleQueue[list[tuple[int, str]]] = queue.SimpleQueue()
         self._mover: threading.Thread | None = None
 
     @classmethod
-    def open(cls, socket: str) -> Cgroups | None:
+    def open(cls, socket: str, loop: asyncio.AbstractEventLoop) -> Cgroups | None:
         """The hierarchy if corral may create cgroups and move processes out of its own
         (tried by moving itself where it already is); else None."""
         mount, own = _unified_mount(), _own_cgroup()
@@ -91,29 +94,38 @@ class Cgroups:
             with contextlib.suppress(OSError):
                 os.rmdir(root)
             return None
-        return cls(home, root, socket)
+        return cls(home, root, socket, loop)
 
     def path(self, label: str) -> str:
         return os.path.join(self.root, label.replace("/", "%2F") or "_")
 
     def place(self, pid: int, label: str) -> None:
         """Have a child just spawned moved into the instance's cgroup, off the loop; where
-        the cgroup cannot be made, the child keeps its process group."""
+        the cgroup cannot be made, the child keeps its process group. The children placed
+        in one turn of the loop go to the mover together, at the end of the turn: one
+        handover for a thousand spawns, not a thread switch at every system call of each."""
+        if not self._batch:
+            self._loop.call_soon(self._hand_over)
+        self._batch.append((pid, self.path(label)))
+
+    def _hand_over(self) -> None:
         if self._mover is None:
             self._mover = threading.Thread(target=self._move_all, name="cgroup-mover", daemon=True)
             self._mover.start()
-        self._moves.put((pid, self.path(label)))
+        self._moves.put(self._batch)
+        self._batch = []
 
     def _move_all(self) -> None:
         settle: float | None = None  # None: nothing moved since the last look for strays
         while True:
             try:
-                pid, path = self._moves.get(timeout=settle)
+                batch = self._moves.get(timeout=settle)
             except queue.Empty:
                 self._move_strays()
                 settle = None
                 continue
-            self._move(pid, path)
+            for pid, path in batch:
+                self._move(pid, path)
             settle = self.SETTLE_SECONDS
 
     @staticmethod
