@@ -139,14 +139,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     request: dict[str, Any] = {}
     if args.names:
         request["targets"] = parse_targets(args.names)
+    if not args.json:  # the daemon makes the table, as for the quick path
+        request.update(table=True, colour=sys.stdout.isatty())
     with _client(args) as client:
-        rows = client.request("status", **request)
+        result = client.request("status", **request)
     if args.json:
-        _print_json(rows)
+        _print_json(result)
     else:
-        from corral.cli.render import status_table
-
-        print(status_table(rows, colour=sys.stdout.isatty()))
+        print(result)
     return EXIT_OK
 
 

@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgspec
-
 from corral.cli.render import status_table
 from corral.control.protocol import Request
 from corral.control.server import Connection
@@ -58,7 +56,7 @@ class Commands:
         rows = self.supervisor.status(chosen)
         if not table:
             return rows
-        return status_table([msgspec.structs.asdict(row) for row in rows], colour=colour)
+        return status_table(rows, colour=colour)
 
     async def cmd_start(
         self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True
