@@ -100,3 +100,28 @@ def test_a_child_with_cwd_and_umask_gets_them_and_no_fd_of_corrals(
     assert _status_field(pid, "Umask") == "0027"
     assert sorted(_fds_of(pid)) == [0, 1, 2]
     assert os.getpgid(pid) == pid
+
+
+def test_a_ready_fd_child_gets_that_fd_and_no_other_by_either_path(
+    corral: Corral, tmp_path: Path
+) -> None:
+    """ready_fd = 3 by posix_spawn (plain) and by Popen (with cwd); fd 3 is the one pipe."""
+    corral.write(
+        f"""
+        [service.plain]
+        script = "echo >&3; exec sleep 60"
+        ready_fd = 3
+
+        [service.placed]
+        script = "echo >&5; exec sleep 60"
+        ready_fd = 5
+        cwd = "{tmp_path}"
+        """
+    )
+    corral.up()
+    for name, fd in (("plain", 3), ("placed", 5)):
+        row = corral.wait_state(name, "running")
+        assert row["ready"] is True
+        fds = _fds_of(row["pid"])
+        assert sorted(fds) == [0, 1, 2, fd], (name, fds)
+        assert fds[fd].startswith("pipe:") and fds[fd] != fds[1]

@@ -1,11 +1,12 @@
 """Start one child: the command line, its environment and its process credentials.
 
-The usual child (no ``cwd``, ``user``, ``group``, ``umask`` or extra fd) is started by
+The usual child (no ``cwd``, ``user``, ``group`` or ``umask``) is started by
 ``os.posix_spawn``: glibc's vfork-style spawn with exec errors reported synchronously, at
 about half the CPU of ``subprocess.Popen``, which matters when thousands start at once. The
 others use Popen as a fork+exec primitive (it gives cwd, credentials and umask). Neither
-waits here: the one reaper collects every exit, and Popen is told its child is already
-collected, so its own bookkeeping never reaps one of ours.
+closes fds in the child: every fd corral holds is close-on-exec. Neither waits here: the one
+reaper collects every exit, and Popen is told its child is already collected, so its own
+bookkeeping never reaps one of ours.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from msgspec import Struct
 
@@ -118,18 +120,16 @@ def spawn(
     except KeyError as exc:
         raise SpawnError(str(exc)) from None
     cwd = os.path.expanduser(definition.cwd) if definition.cwd else None
+    plain = cwd is None and definition.user is None and definition.group is None
+    if plain and definition.umask is None and output_fd > 2:
+        pid = _posix_spawn(argv, env, output_fd, extra_fd)
+        return Child(pid, pid)
     placed: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-    pass_fds: tuple[int, ...] = ()
     if extra_fd is not None:
         placed = fd_placed(extra_fd[0], extra_fd[1], wakeup_fd)
-        pass_fds = (extra_fd[0],)
-    plain = cwd is None and definition.user is None and definition.group is None
-    if plain and definition.umask is None and not pass_fds and output_fd > 2:
-        pid = _posix_spawn(argv, env, output_fd)
-        return Child(pid, pid)
     try:
         with placed:
-            popen = _popen(argv, env, cwd, definition, output_fd, pass_fds)
+            popen = _popen(argv, env, cwd, definition, output_fd)
     except OSError as exc:
         raise SpawnError(str(exc)) from None
     popen.returncode = 0  # collected by the reaper, never by Popen's own polling
@@ -156,23 +156,27 @@ _RESET_SIGNALS = tuple(
 )
 
 
-def _posix_spawn(argv: list[str], env: Mapping[str, str], output_fd: int) -> int:
-    """Spawn in a new process group with stdin on /dev/null and stdout and stderr on
-    ``output_fd``. Relies on corral's fds being close-on-exec (Python's default; the daemon
-    marks the ones it inherited at start)."""
+def _posix_spawn(
+    argv: list[str], env: Mapping[str, str], output_fd: int, extra_fd: tuple[int, int] | None
+) -> int:
+    """Spawn in a new process group with stdin on /dev/null, stdout and stderr on
+    ``output_fd``, and ``extra_fd`` (target, source) placed. Relies on corral's fds being
+    close-on-exec (Python's default; the daemon marks the ones it inherited at start)."""
     program = _executable(argv[0], env)
+    actions: list[tuple[Any, ...]] = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, output_fd, 1),
+        (os.POSIX_SPAWN_DUP2, output_fd, 2),
+    ]
+    spare = None
+    if extra_fd is not None:
+        target, source = extra_fd
+        if source == target:  # a dup2 onto itself would leave it close-on-exec
+            source = spare = os.dup(source)
+        actions.append((os.POSIX_SPAWN_DUP2, source, target))
     try:
         return os.posix_spawn(
-            program,
-            argv,
-            env,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_DUP2, output_fd, 1),
-                (os.POSIX_SPAWN_DUP2, output_fd, 2),
-            ],
-            setpgroup=0,
-            setsigdef=_RESET_SIGNALS,
+            program, argv, env, file_actions=actions, setpgroup=0, setsigdef=_RESET_SIGNALS
         )
     except FileNotFoundError:
         raise SpawnError(f"{argv[0]}: command not found") from None
@@ -180,6 +184,9 @@ def _posix_spawn(argv: list[str], env: Mapping[str, str], output_fd: int) -> int
         raise SpawnError(f"{program}: permission denied") from None
     except OSError as exc:
         raise SpawnError(f"{program}: {exc.strerror or exc}") from None
+    finally:
+        if spare is not None:
+            os.close(spare)
 
 
 def _executable(name: str, env: Mapping[str, str]) -> str:
@@ -200,8 +207,10 @@ def _popen(
     cwd: str | None,
     definition: Definition,
     output_fd: int,
-    pass_fds: tuple[int, ...],
 ) -> subprocess.Popen[bytes]:
+    """Fork and exec with cwd, credentials or umask. No fd is closed in the child: every fd
+    of corral's is close-on-exec but the one ``fd_placed`` put there, and closing them one by
+    one (Python 3.11 does, after a fork) took milliseconds with thousands open."""
     try:
         return subprocess.Popen(
             argv,
@@ -215,8 +224,7 @@ def _popen(
             extra_groups=_supplementary_groups(definition),
             umask=-1 if definition.umask is None else definition.umask,
             process_group=0,
-            close_fds=True,
-            pass_fds=pass_fds,
+            close_fds=False,
         )
     except FileNotFoundError as exc:
         missing = exc.filename if exc.filename else argv[0]
