@@ -124,12 +124,13 @@ class Instance(Struct, frozen=True):
 _replace = structs.replace
 
 
+_SIGNAL_NAMES = {int(sig): sig.name.removeprefix("SIG") for sig in _signal.Signals}
+
+
 def signal_name(number: int) -> str:
-    """``15`` → ``TERM``, as Upstart's ``EXIT_SIGNAL`` spells it."""
-    try:
-        return _signal.Signals(number).name.removeprefix("SIG")
-    except ValueError:
-        return str(number)
+    """``15`` → ``TERM``, as Upstart's ``EXIT_SIGNAL`` spells it (a table: the enum's own
+    lookup by value costs microseconds, at every exit)."""
+    return _SIGNAL_NAMES.get(number) or str(number)
 
 
 def step(

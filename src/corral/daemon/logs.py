@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from msgspec import Struct
@@ -45,15 +45,24 @@ Follower = Callable[[LogLine], None]
 
 
 class RotatingFile:
-    """An append-only file that rotates to NAME.1 .. NAME.keep once it passes max_size."""
+    """An append-only file that rotates to NAME.1 .. NAME.keep once it passes max_size.
+
+    Only the files written most recently stay open (``OPEN_LIMIT`` of them): each fd corral
+    holds is copied into every child it spawns and closed again at its exec, and a thousand
+    idle log files held open made every respawn 0.7 ms slower."""
+
+    OPEN_LIMIT = 64
+    _open_files: OrderedDict[RotatingFile, None] = OrderedDict()  # least recent first
 
     def __init__(self, path: str, max_size: int, keep: int) -> None:
         self.path = path
         self.max_size = max_size
         self.keep = keep
+        self._fd: int | None = None
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self._size = os.fstat(self._fd).st_size
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._size = os.fstat(fd).st_size
+        os.close(fd)
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Append lines, rotating between two lines whenever the next would pass max_size;
@@ -74,27 +83,45 @@ class RotatingFile:
             return
         data = b"".join(pending)
         try:
-            os.write(self._fd, data)
+            os.write(self._opened(), data)
             self._size += len(data)
         except OSError:
             pass  # a full disk must not take the daemon down; the ring still has the line
 
+    def _opened(self, flags: int = os.O_APPEND) -> int:
+        """The file's fd, opened now if it is not; the least recently written is closed
+        when too many are open."""
+        recent = RotatingFile._open_files
+        if self._fd is None:
+            flags |= os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+            self._fd = os.open(self.path, flags, 0o640)
+            while len(recent) >= self.OPEN_LIMIT:
+                recent.popitem(last=False)[0]._release()
+        recent[self] = None
+        recent.move_to_end(self)
+        return self._fd
+
+    def _release(self) -> None:
+        RotatingFile._open_files.pop(self, None)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def _rotate(self) -> None:
-        os.close(self._fd)
+        self._release()
         if self.keep > 0:
             for index in range(self.keep - 1, 0, -1):
                 older = f"{self.path}.{index}"
                 if os.path.exists(older):
                     os.replace(older, f"{self.path}.{index + 1}")
             os.replace(self.path, f"{self.path}.1")
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            self._opened()
         else:
-            flags = os.O_WRONLY | os.O_TRUNC | os.O_CREAT | os.O_CLOEXEC
-        self._fd = os.open(self.path, flags, 0o640)
+            self._opened(os.O_TRUNC)
         self._size = 0
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._release()
 
 
 class ServiceLog:

@@ -408,7 +408,7 @@ class Supervisor:
         if kind not in rt.children and number == signal.SIGKILL:
             rt.groups.pop(kind, None)  # the sweep after the leader's exit: the group is done
             if kind is ProcessKind.MAIN and self._cgroups is not None:
-                self._cgroups.kill(label(rt))
+                self._cgroups.kill_soon(label(rt))
 
     # -- readiness -----------------------------------------------------------------------
 

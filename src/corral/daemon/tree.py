@@ -71,8 +71,10 @@ class Cgroups:
         self.root = root
         self.socket = socket  # the CORRAL_SOCKET that marks our own processes
         self._loop = loop
-        self._batch: list[tuple[int, str]] = []  # placed during this turn of the loop
-        self._moves: queue.SimpleQueue[list[tuple[int, str]]] = queue.SimpleQueue()
+        # What this turn of the loop asked for, in order: (pid, cgroup) moves a child there,
+        # (None, cgroup) kills what is in it.
+        self._batch: list[tuple[int | None, str]] = []
+        self._moves: queue.SimpleQueue[list[tuple[int | None, str]]] = queue.SimpleQueue()
         self._mover: threading.Thread | None = None
 
     @classmethod
@@ -104,6 +106,15 @@ class Cgroups:
         the cgroup cannot be made, the child keeps its process group. The children placed
         in one turn of the loop go to the mover together, at the end of the turn: one
         handover for a thousand spawns, not a thread switch at every system call of each."""
+        self._queue(pid, label)
+
+    def kill_soon(self, label: str) -> None:
+        """``kill``, by the mover, in order with the moves: a child placed after this call
+        is moved in after the kill, so it survives it (the sweep after a main's exit need
+        not wait on the loop for the kernel's cgroup lock)."""
+        self._queue(None, label)
+
+    def _queue(self, pid: int | None, label: str) -> None:
         if not self._batch:
             self._loop.call_soon(self._hand_over)
         self._batch.append((pid, self.path(label)))
@@ -125,7 +136,11 @@ class Cgroups:
                 settle = None
                 continue
             for pid, path in batch:
-                self._move(pid, path)
+                if pid is None:
+                    with contextlib.suppress(OSError):
+                        _write(os.path.join(path, "cgroup.kill"), "1")
+                else:
+                    self._move(pid, path)
             settle = self.SETTLE_SECONDS
 
     @staticmethod
