@@ -78,6 +78,9 @@ class Action(Struct, frozen=True):
     timeout: float = 60.0
 
 
+_POLICIES: dict[Policy, Policy] = {}
+
+
 class Definition(Struct, frozen=True):
     """One parsed ``[service.NAME]`` table. Frozen: running instances keep theirs."""
 
@@ -128,7 +131,8 @@ class Definition(Struct, frozen=True):
             stop_timeout=self.stop_timeout,
             timeout_start=self.timeout_start,
         )
-        structs.force_setattr(self, "policy", policy)
+        # Equal definitions share one Policy (a thousand alike services: one object).
+        structs.force_setattr(self, "policy", _POLICIES.setdefault(policy, policy))
 
     def command(self, kind: ProcessKind) -> Command | None:
         return self.main if kind is ProcessKind.MAIN else self.hooks.get(kind)

@@ -244,16 +244,16 @@ def _ready(inst: Any) -> bool | None:
 
 
 async def _follow(
-    connection: Connection, backlog: list[Any], followers: set[Any], follower: Any
+    connection: Connection, backlog: list[Any], followers: dict[Any, None], follower: Any
 ) -> None:
     """A stream: the backlog as the reply, then whatever ``follower`` sends, until the
     client hangs up."""
     connection.send({"ok": True, "result": backlog, "stream": True})
-    followers.add(follower)
+    followers[follower] = None
     try:
         await connection.until_peer_closes()
     finally:
-        followers.discard(follower)
+        followers.pop(follower, None)
 
 
 def _named(text: str) -> Target:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 
 from msgspec import Struct
@@ -51,6 +51,7 @@ class RotatingFile:
     holds is copied into every child it spawns and closed again at its exec, and a thousand
     idle log files held open made every respawn 0.7 ms slower."""
 
+    __slots__ = ("_fd", "_size", "keep", "max_size", "path")
     OPEN_LIMIT = 64
     _open_files: OrderedDict[RotatingFile, None] = OrderedDict()  # least recent first
 
@@ -127,10 +128,13 @@ class RotatingFile:
 class ServiceLog:
     """Everything one service printed: the ring, the file, and who follows it."""
 
+    __slots__ = ("file", "followers", "limit", "name", "ring")
+
     def __init__(self, name: str, config: LogConfig, log_dir: str) -> None:
         self.name = name
-        self.ring: deque[LogLine] = deque(maxlen=max(config.lines, 1))
-        self.followers: set[Follower] = set()
+        self.limit = max(config.lines, 1)
+        self.ring: list[LogLine] = []  # the last ``limit`` lines, and at most a quarter more
+        self.followers: dict[Follower, None] = {}
         self.file: RotatingFile | None = self._open(config, log_dir)
 
     def _open(self, config: LogConfig, log_dir: str) -> RotatingFile | None:
@@ -141,12 +145,16 @@ class ServiceLog:
 
     def reconfigure(self, config: LogConfig, log_dir: str) -> None:
         """A reload changed ``log``: keep the lines and followers, reopen the file."""
-        self.ring = deque(self.ring, maxlen=max(config.lines, 1))
+        self.limit = max(config.lines, 1)
+        del self.ring[: -self.limit]
         self.close()
         self.file = self._open(config, log_dir)
 
     def add(self, lines: list[LogLine]) -> None:
-        self.ring.extend(lines)
+        ring = self.ring
+        ring.extend(lines)
+        if len(ring) > self.limit + max(self.limit // 4, 16):
+            del ring[: -self.limit]  # a list, not a deque: 0.6 KB less for each quiet service
         if self.file is not None:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(lines[0].time))
             self.file.write_lines(
@@ -157,7 +165,8 @@ class ServiceLog:
                 follower(line)
 
     def tail(self, count: int | None, instance: str | None = None) -> list[LogLine]:
-        lines = [ln for ln in self.ring if instance is None or ln.instance == instance]
+        ring = self.ring[-self.limit :]
+        lines = [ln for ln in ring if instance is None or ln.instance == instance]
         return lines if count is None else lines[-count:] if count else []
 
     def close(self) -> None:
@@ -179,6 +188,8 @@ def _tag(line: LogLine) -> str:
 
 class Capture:
     """Reads one process's output pipe on the loop and hands complete lines to ``sink``."""
+
+    __slots__ = ("_fd", "_loop", "_on_close", "_partial", "_sink")
 
     def __init__(
         self,

@@ -34,10 +34,10 @@ class Runtime(Struct, eq=False):
     held: str | None = None  # the lifecycle event holding this instance, until released
     readiness: Readiness | None = None
     status_text: str = ""  # the last STATUS= of a notify service
-    oneoffs: set[OneOff] = field(default_factory=set)  # actions and exec probes running
+    oneoffs: dict[OneOff, None] = field(default_factory=dict)  # actions, exec probes running
     stop_progress: Progress = Progress()  # how far its ``stop_on`` has come
     blockers: list[Runtime] = field(default_factory=list)  # what its held event waits for
-    holders: set[Runtime] = field(default_factory=set)  # held events waiting for this one
+    holders: dict[Runtime, None] = field(default_factory=dict)  # held events waiting on it
     renew: bool = False  # a restart: take the current definition when starting again
 
     @property

@@ -88,7 +88,7 @@ class Supervisor:
         self.jobs: dict[str, Job] = {}
         self.graph: Graph = graph_of(definitions)
         self.events: deque[dict[str, object]] = deque(maxlen=EVENT_HISTORY)
-        self.event_followers: set[Callable[[dict[str, object]], None]] = set()
+        self.event_followers: dict[Callable[[dict[str, object]], None], None] = {}
         self.shutting_down = False
         for name, definition in definitions.items():
             job = Job(definition, log=ServiceLog(name, definition.log, log_dir), since=clock())
@@ -232,12 +232,12 @@ class Supervisor:
         """The held event started or stopped these: it waits until they have settled."""
         rt.blockers = [b for b in blockers if b is not rt]
         for blocker in rt.blockers:
-            blocker.holders.add(rt)
+            blocker.holders[rt] = None
 
     def _unhold(self, rt: Runtime) -> None:
         rt.held = None
         for blocker in rt.blockers:
-            blocker.holders.discard(rt)
+            blocker.holders.pop(rt, None)
         rt.blockers = []
 
     def _blocker_done(self, holder: Runtime, blocker: Runtime) -> bool:
@@ -264,7 +264,7 @@ class Supervisor:
         if not (starting and rt.inst.wants_down):  # a start turned back waits for nothing
             for blocker in [b for b in rt.blockers if self._blocker_done(rt, b)]:
                 rt.blockers.remove(blocker)
-                blocker.holders.discard(rt)
+                blocker.holders.pop(rt, None)
             if rt.blockers:
                 return
             if starting:
@@ -591,11 +591,11 @@ class Supervisor:
         child, read_end = self._start_child(rt, command, env)
 
         def finished(outcome: Outcome) -> None:
-            rt.oneoffs.discard(oneoff)
+            rt.oneoffs.pop(oneoff, None)
             done(outcome)
 
         oneoff = OneOff(self._loop, self._reaper, child, read_end, timeout, finished)
-        rt.oneoffs.add(oneoff)
+        rt.oneoffs[oneoff] = None
         return oneoff
 
     async def action(
