@@ -914,9 +914,12 @@ class Supervisor:
         offset = time.time() - self._clock()
         chosen: dict[Runtime, None] = {}
         targets = list(targets)
-        if not targets:
-            for job in self.jobs.values():
-                chosen.update(dict.fromkeys(self._rows_of(job)))
+        if not targets:  # every service: no duplicates to weed out
+            return [
+                _status_row(rt, offset, stale=rt.definition is not job.definition)
+                for job in self.jobs.values()
+                for rt in self._rows_of(job)
+            ]
         for target in targets:
             job = self.job(target.name)
             if target.instance is None and not target.env:  # a bare name: every instance
@@ -981,19 +984,25 @@ def _describe_outcome(outcome: Outcome, timeout: float) -> str:
     return f"exited with status {outcome.status}"
 
 
+_MAIN = ProcessKind.MAIN
+
+
 def _status_row(rt: Runtime, offset: float, stale: bool) -> StatusRow:
+    """One row; ``_value_`` and a plain ``children`` lookup rather than the enum's ``value``
+    property and ``main_pid``: a full status builds a thousand of these per request."""
     inst = rt.inst
+    main = rt.children.get(_MAIN)
     return StatusRow(
         inst.job,
         inst.key,
-        inst.goal.value,
-        inst.state.value,
-        rt.main_pid,
+        inst.goal._value_,
+        inst.state._value_,
+        None if main is None else main.pid,
         inst.ready and inst.state is State.RUNNING,
         inst.restarts,
         inst.exit_status,
-        signal_name(inst.exit_signal) if inst.exit_signal is not None else None,
-        round(inst.since + offset, 3),
+        None if inst.exit_signal is None else signal_name(inst.exit_signal),
+        int((inst.since + offset) * 1000) / 1000,  # ms, as round() but a tenth of its cost
         stale,
         rt.definition.description,
         inst.error or None,
