@@ -898,15 +898,13 @@ class Supervisor:
     def _resolve(
         self, targets: Iterable[Target], create: bool, every: bool = False
     ) -> list[Runtime]:
-        runtimes: list[Runtime] = []
+        runtimes: dict[Runtime, None] = {}  # in order, each once (a dict: 10000 targets)
         targets = list(targets)
         for target in targets:  # check every address before touching anything
             self._address(self.job(target.name, starting=create), target, create and not every)
         for target in targets:
-            for rt in self.instances(target, create=create, every=every):
-                if rt not in runtimes:
-                    runtimes.append(rt)
-        return runtimes
+            runtimes.update(dict.fromkeys(self.instances(target, create=create, every=every)))
+        return list(runtimes)
 
     def status(self, targets: Iterable[Target] = ()) -> list[StatusRow]:
         """Rows for each target (a bare name of an instantiated service: every instance),
