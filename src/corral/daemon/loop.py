@@ -105,6 +105,7 @@ class Daemon:
         await server.close()
         signals.close()
         console.lines("corral", ["all services stopped; bye"])
+        console.flush()
         return 0
 
     def reload(self) -> dict[str, list[object]]:

@@ -574,7 +574,7 @@ class Supervisor:
             self._idle[rt] = None  # maybe an instance or a removed service to forget
             rt.status_text = ""
             if self._cgroups is not None and not rt.oneoffs:
-                self._cgroups.remove(label(rt))
+                self._cgroups.remove_soon(label(rt))
 
     # -- one-off commands: actions and exec probes ---------------------------------------
 

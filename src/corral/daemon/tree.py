@@ -59,6 +59,9 @@ def _write(path: str, text: str) -> None:
         os.close(fd)
 
 
+_MOVE, _KILL, _REMOVE = 0, 1, 2  # what the mover does with a cgroup
+
+
 class Cgroups:
     """One cgroup per instance under ``<corral's own cgroup>/corral-<pid>``."""
 
@@ -71,10 +74,10 @@ class Cgroups:
         self.root = root
         self.socket = socket  # the CORRAL_SOCKET that marks our own processes
         self._loop = loop
-        # What this turn of the loop asked for, in order: (pid, cgroup) moves a child there,
-        # (None, cgroup) kills what is in it.
-        self._batch: list[tuple[int | None, str]] = []
-        self._moves: queue.SimpleQueue[list[tuple[int | None, str]]] = queue.SimpleQueue()
+        # What this turn of the loop asked for, in order: (_MOVE, pid, cgroup) moves a child
+        # there, (_KILL, 0, cgroup) kills what is in it, (_REMOVE, 0, cgroup) removes it.
+        self._batch: list[tuple[int, int, str]] = []
+        self._moves: queue.SimpleQueue[list[tuple[int, int, str]]] = queue.SimpleQueue()
         self._mover: threading.Thread | None = None
 
     @classmethod
@@ -106,18 +109,23 @@ class Cgroups:
         the cgroup cannot be made, the child keeps its process group. The children placed
         in one turn of the loop go to the mover together, at the end of the turn: one
         handover for a thousand spawns, not a thread switch at every system call of each."""
-        self._queue(pid, label)
+        self._queue(_MOVE, pid, label)
 
     def kill_soon(self, label: str) -> None:
         """``kill``, by the mover, in order with the moves: a child placed after this call
         is moved in after the kill, so it survives it (the sweep after a main's exit need
         not wait on the loop for the kernel's cgroup lock)."""
-        self._queue(None, label)
+        self._queue(_KILL, 0, label)
 
-    def _queue(self, pid: int | None, label: str) -> None:
+    def remove_soon(self, label: str) -> None:
+        """Remove the instance's cgroup (if empty) by the mover, in order with the moves: a
+        removal takes the kernel's cgroup lock too, 50 µs each on the loop at a stop of all."""
+        self._queue(_REMOVE, 0, label)
+
+    def _queue(self, op: int, pid: int, label: str) -> None:
         if not self._batch:
             self._loop.call_soon(self._hand_over)
-        self._batch.append((pid, self.path(label)))
+        self._batch.append((op, pid, self.path(label)))
 
     def _hand_over(self) -> None:
         if self._mover is None:
@@ -135,12 +143,15 @@ class Cgroups:
                 self._move_strays()
                 settle = None
                 continue
-            for pid, path in batch:
-                if pid is None:
-                    with contextlib.suppress(OSError):
-                        _write(os.path.join(path, "cgroup.kill"), "1")
-                else:
+            for op, pid, path in batch:
+                if op == _MOVE:
                     self._move(pid, path)
+                    continue
+                with contextlib.suppress(OSError):  # gone, or (a removal) not empty
+                    if op == _KILL:
+                        _write(os.path.join(path, "cgroup.kill"), "1")
+                    else:
+                        os.rmdir(path)
             settle = self.SETTLE_SECONDS
 
     @staticmethod
@@ -189,10 +200,6 @@ class Cgroups:
     def kill(self, label: str) -> None:
         with contextlib.suppress(OSError):
             _write(os.path.join(self.path(label), "cgroup.kill"), "1")
-
-    def remove(self, label: str) -> None:
-        with contextlib.suppress(OSError):
-            os.rmdir(self.path(label))
 
     def close(self) -> None:
         """Remove every instance cgroup that is empty, and the root."""
