@@ -40,6 +40,7 @@ class ProcWatch:
         op = struct.pack("I", PROC_CN_MCAST_LISTEN)
         cn = _CN_MSG.pack(CN_IDX_PROC, CN_VAL_PROC, 0, 0, len(op), 0) + op
         self._sock.send(_NLMSG.pack(_NLMSG.size + len(cn), 3, 0, 0, 0) + cn)
+        self.lost = 0  # bursts of events the kernel dropped (the socket's buffer was full)
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -58,7 +59,8 @@ class ProcWatch:
             try:
                 data = self._sock.recv(65536)
             except OSError:
-                continue  # ENOBUFS under a burst: the counts below are rechecked by callers
+                self.lost += 1  # ENOBUFS under a burst: ``wait`` looks in /proc meanwhile
+                continue
             what, _cpu, ns = _EVENT.unpack_from(data, offset)
             pid, _tgid = struct.unpack_from("ii", data, offset + _EVENT.size)
             if what == PROC_EVENT_EXEC and self._ours(pid):
@@ -80,7 +82,14 @@ class ProcWatch:
                 if left <= 0:
                     return False
                 self._cond.wait(min(left, 0.5))
+                if self.lost:
+                    self._forget_the_dead()
         return True
+
+    def _forget_the_dead(self) -> None:
+        """After lost events: drop pids that are gone (or zombies) by looking at them."""
+        for pid in [pid for pid in self.alive if not self._ours(pid)]:
+            del self.alive[pid]
 
     def wait_count(self, n: int, timeout: float) -> bool:
         return self.wait(lambda: len(self.alive) == n, timeout)

@@ -345,17 +345,13 @@ def main() -> int:
     names = [m for m in args.managers.split(",") if m]
     results: dict[int, dict[str, dict[str, float]]] = {}
     for n in sizes:
-        rounds: dict[str, list[dict[str, float]] | None] = {name: [] for name in names}
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for name in names}
         for _ in range(args.rounds):  # round-robin: a slow spell of the machine hits all alike
             for name in names:
-                done = rounds[name]
-                if done is None:
-                    continue
                 try:
-                    done.append(one_round(ALL[name], n, args.idle, False))
-                except RuntimeError as exc:  # one peer failing does not end the comparison
+                    rounds[name].append(one_round(ALL[name], n, args.idle, False))
+                except RuntimeError as exc:  # a failed round is left out, and said
                     print(f"  {name:12} N={n:<5} failed: {exc}")
-                    rounds[name] = None
         results[n] = {name: median_of(done) for name, done in rounds.items() if done}
     graph: dict[str, float] | None = None
     if args.graph:
