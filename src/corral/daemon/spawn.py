@@ -138,7 +138,8 @@ def spawn(
 
 def keep_inherited_fds() -> None:
     """Make the fds corral was started with (above stdio) close-on-exec, so no child
-    inherits them: ``posix_spawn`` passes on every inheritable fd, where Popen closed all."""
+    inherits them: neither spawn path closes fds in the child, both pass on every
+    inheritable fd."""
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:  # no /proc (yet) in this container: try the usual range
