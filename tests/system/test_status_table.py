@@ -61,3 +61,21 @@ def test_the_full_cli_prints_the_same_table(corral: Corral) -> None:
     full = corral.ok("status", "tty", "TTY=tty1")  # a KEY=VALUE address takes the full parser
     assert _rows(quick)["tty:tty1"][:5] == _rows(full)["tty:tty1"][:5]
     assert quick.splitlines()[0] == full.splitlines()[0]
+
+
+def test_a_kept_table_shows_every_change(corral: Corral) -> None:
+    """The daemon keeps rows and table parts while nothing changes; a kill, a restart
+    and a stop must each show in the next full status."""
+    corral.write(CONFIG)
+    corral.up()
+    first = corral.wait_state("web", "running")["pid"]
+    assert _rows(corral.ok("status"))["web"][3] == str(first)
+    assert _rows(corral.ok("status"))["web"][3] == str(first)  # kept, still true
+    corral.ok("restart", "web")
+    second = corral.wait_state("web", "running")["pid"]
+    assert second != first
+    assert _rows(corral.ok("status"))["web"][3] == str(second)
+    corral.ok("stop", "web")
+    assert _rows(corral.ok("status"))["web"][:4] == ["web", "stop", "waiting", "-"]
+    corral.ok("start", "idle")
+    assert _rows(corral.ok("status"))["idle"][:3] == ["idle", "start", "running"]

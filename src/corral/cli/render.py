@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import time
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy still reads the hints
@@ -27,49 +28,101 @@ def age(since: float | None, now: float) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
+HEADER = ("NAME", "GOAL", "STATE", "PID", "READY", "RESTARTS", "SINCE", "INFO")
+
+
 def status_table(rows: Sequence[StatusRow], colour: bool) -> str:
-    """The table ``corral status`` prints, made by the daemon (a thousand rows in a few
-    milliseconds: one format string, ages computed once per distinct second)."""
-    now = time.time()
-    ages: dict[int, str] = {}
-    header = ("NAME", "GOAL", "STATE", "PID", "READY", "RESTARTS", "SINCE", "INFO")
-    table: list[tuple[str, ...]] = [header]
-    for row in rows:
-        info = row.error or ""
-        if not info and row.exit_signal:
-            info = f"last exit: signal {row.exit_signal}"
-        elif not info and row.exit_status is not None:
-            info = f"last exit: {row.exit_status}"
-        if row.stale:
-            info = ("stale definition; " + info).rstrip("; ")
-        second = int(row.since)
-        shown_age = ages.get(second)
-        if shown_age is None:
-            shown_age = ages[second] = age(row.since, now)
-        table.append(
-            (
-                f"{row.name}:{row.instance}" if row.instance else row.name,
-                row.goal,
-                row.state,
-                "-" if row.pid is None else str(row.pid),
-                "yes" if row.ready else "no",
-                str(row.restarts),
-                shown_age,
-                info,
-            )
+    """The table ``corral status`` prints."""
+    return StatusTable().render(rows, colour)
+
+
+class StatusTable:
+    """The status table, made by the daemon, which keeps one of these: everything but the
+    SINCE column is kept while the rows are the same objects (the supervisor hands out the
+    same row while nothing in it changed), so a status of a thousand idle services only
+    redoes the ages. Columns are built a column at a time (one comprehension and one
+    ``ljust`` pass each), twice as fast as formatting row by row."""
+
+    __slots__ = ("_colour", "_fixed", "_infos", "_rows")
+
+    def __init__(self) -> None:
+        self._rows: Sequence[StatusRow] = ()
+        self._colour = False
+        # The header's and each row's NAME to RESTARTS, padded and joined; each row's INFO.
+        self._fixed, self._infos = _fixed_columns((), colour=False)
+
+    def render(self, rows: Sequence[StatusRow], colour: bool) -> str:
+        if not (
+            colour is self._colour
+            and len(rows) == len(self._rows)
+            and all(map(operator.is_, rows, self._rows))
+        ):
+            self._fixed, self._infos = _fixed_columns(rows, colour)
+            self._rows, self._colour = rows, colour
+        now = time.time()
+        sinces = [row.since for row in rows]
+        seconds = list(map(int, sinces))
+        firsts = dict(zip(seconds, sinces, strict=True))  # ages: once per distinct second
+        ages = {second: age(since, now) for second, since in firsts.items()}
+        width = max(5, *map(len, ages.values())) if ages else 5
+        padded = {second: shown.ljust(width) + "  " for second, shown in ages.items()}
+        header = self._fixed[0] + "SINCE".ljust(width) + "  INFO"
+        if colour:
+            header = "\x1b[1m" + header + "\x1b[0m"
+        shown = map(padded.__getitem__, seconds)
+        lines = map(
+            str.rstrip, map(str.__add__, map(str.__add__, self._fixed[1:], shown), self._infos)
         )
-    widths = [max(map(len, column)) for column in list(zip(*table, strict=True))[:-1]]
-    line = "  ".join(f"{{:<{width}}}" for width in widths) + "  {}"
-    if not colour:
-        return "\n".join(line.format(*cells).rstrip() for cells in table)
-    lines = ["\x1b[1m" + line.format(*header).rstrip() + "\x1b[0m"]
-    for cells in table[1:]:
-        code = STATE_COLOURS.get(cells[2])
-        if code is not None:
-            padded = cells[2].ljust(widths[2])
-            cells = (*cells[:2], f"\x1b[{code}m{padded}\x1b[0m", *cells[3:])
-        lines.append(line.format(*cells).rstrip())
-    return "\n".join(lines)
+        return "\n".join((header, *lines))
+
+
+def _fixed_columns(rows: Sequence[StatusRow], colour: bool) -> tuple[list[str], list[str]]:
+    """The header's and each row's NAME to RESTARTS cells, padded and joined (each ends in
+    the gap before SINCE), and each row's INFO."""
+    columns = [
+        [row.name + ":" + row.instance if row.instance else row.name for row in rows],
+        [row.goal for row in rows],
+        [row.state for row in rows],
+        ["-" if row.pid is None else str(row.pid) for row in rows],
+        ["yes" if row.ready else "no" for row in rows],
+        [str(row.restarts) for row in rows],
+    ]
+    infos = [
+        _info(row) if row.error or row.exit_status is not None or row.exit_signal or row.stale
+        else ""
+        for row in rows
+    ]  # fmt: skip
+    widths = [
+        max(len(title), max(map(len, cells), default=0))
+        for title, cells in zip(HEADER, columns, strict=False)
+    ]
+    if colour:  # the state padded, then coloured: the escapes must not count in its width
+        columns[2] = [_coloured(state, state.ljust(widths[2])) for state in columns[2]]
+    padded = [
+        [cell.ljust(width) + "  " for cell in cells]
+        for cells, width in zip(columns, widths, strict=True)
+    ]
+    header = "".join(
+        title.ljust(width) + "  " for title, width in zip(HEADER, widths, strict=False)
+    )
+    return [header, *map("".join, zip(*padded, strict=True))], infos
+
+
+def _info(row: StatusRow) -> str:
+    """The INFO cell: the error, else the last exit; a stale definition first."""
+    info = row.error or ""
+    if not info and row.exit_signal:
+        info = f"last exit: signal {row.exit_signal}"
+    elif not info and row.exit_status is not None:
+        info = f"last exit: {row.exit_status}"
+    if row.stale:
+        info = ("stale definition; " + info).rstrip("; ")
+    return info
+
+
+def _coloured(state: str, padded: str) -> str:
+    code = STATE_COLOURS.get(state)
+    return padded if code is None else f"\x1b[{code}m{padded}\x1b[0m"
 
 
 def toml_value(value: Any) -> str:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from corral.cli.render import status_table
+from corral.cli.render import StatusTable, status_table
 from corral.control.protocol import Request
 from corral.control.server import Connection
 from corral.core.config import ENV_NAME
@@ -36,6 +36,7 @@ class Commands:
         self._exit_daemon = exit_daemon
         self._reload = reload
         self._registry = registry
+        self._table = StatusTable()
 
     async def __call__(self, request: Request, connection: Connection) -> Any:
         method = getattr(self, "cmd_" + request.cmd)
@@ -56,7 +57,9 @@ class Commands:
         rows = self.supervisor.status(chosen)
         if not table:
             return rows
-        return status_table(rows, colour=colour)
+        if chosen:  # a few services: nothing worth keeping, and the full table stays kept
+            return status_table(rows, colour)
+        return self._table.render(rows, colour)
 
     async def cmd_start(
         self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True

@@ -79,6 +79,7 @@ class Supervisor:
         self._log_dir = log_dir
         self._base_env = dict(base_env)
         self._clock = clock
+        self._offset = time.time() - clock()  # see _wall_offset
         self._cgroups = cgroups
         self._wakeup_fd = wakeup_fd  # the signal wakeup fd, which a ready_fd may displace
         self._queue: deque[tuple[Runtime, ins.Input]] = deque()
@@ -909,15 +910,21 @@ class Supervisor:
     def status(self, targets: Iterable[Target] = ()) -> list[StatusRow]:
         """Rows for each target (a bare name of an instantiated service: every instance),
         or for every service; a service with no instance shows one row at rest."""
-        offset = time.time() - self._clock()
+        offset = self._wall_offset()
         chosen: dict[Runtime, None] = {}
         targets = list(targets)
         if not targets:  # every service: no duplicates to weed out
-            return [
-                _status_row(rt, offset, stale=rt.definition is not job.definition)
-                for job in self.jobs.values()
-                for rt in self._rows_of(job)
-            ]
+            rows = []
+            for job in self.jobs.values():
+                if not job.instances:
+                    rows.append(_status_row(self._placeholder(job), offset, stale=False))
+                    continue
+                current = job.definition
+                rows += [
+                    _status_row(rt, offset, rt.definition is not current)
+                    for rt in job.instances.values()
+                ]
+            return rows
         for target in targets:
             job = self.job(target.name)
             if target.instance is None and not target.env:  # a bare name: every instance
@@ -932,12 +939,23 @@ class Supervisor:
             for rt in chosen
         ]
 
+    def _wall_offset(self) -> float:
+        """The wall clock less the loop's, for ``since``; the same value while it stays within
+        a millisecond (two readings never quite agree), so remembered rows stay valid until
+        the wall clock is set."""
+        offset = time.time() - self._clock()
+        if abs(offset - self._offset) > 0.001:
+            self._offset = offset
+        return self._offset
+
     def _rows_of(self, job: Job) -> Iterable[Runtime]:
         """Every instance of a service, or, for an instantiated one with none now, a
         placeholder at rest for its row."""
-        if job.instances:
-            return job.instances.values()
-        return [Runtime(job.definition, Instance(job=job.definition.name, since=job.since))]
+        return job.instances.values() if job.instances else [self._placeholder(job)]
+
+    @staticmethod
+    def _placeholder(job: Job) -> Runtime:
+        return Runtime(job.definition, Instance(job=job.definition.name, since=job.since))
 
     def log_of(self, name: str) -> ServiceLog:
         job = self.job(name)
@@ -986,11 +1004,24 @@ _MAIN = ProcessKind.MAIN
 
 
 def _status_row(rt: Runtime, offset: float, stale: bool) -> StatusRow:
-    """One row; ``_value_`` and a plain ``children`` lookup rather than the enum's ``value``
-    property and ``main_pid``: a full status builds a thousand of these per request."""
+    """One row, or the same row as last time when nothing it shows has changed: the record
+    is immutable, so identity says so. A status of a thousand idle services then reads five
+    fields each instead of building rows (``_value_`` and a plain ``children`` lookup, not the
+    enum's ``value`` property and ``main_pid``, for the same reason)."""
     inst = rt.inst
     main = rt.children.get(_MAIN)
-    return StatusRow(
+    memo = rt.row_memo
+    if (
+        memo is not None
+        and memo[0] is inst
+        and memo[1] is main
+        and memo[2] is rt.status_text
+        and memo[3] is rt.definition
+        and memo[4] is stale
+        and memo[5] == offset
+    ):
+        return memo[6]  # type: ignore[return-value]  # the row, as stored below
+    row = StatusRow(
         inst.job,
         inst.key,
         inst.goal._value_,
@@ -1006,3 +1037,5 @@ def _status_row(rt: Runtime, offset: float, stale: bool) -> StatusRow:
         inst.error or None,
         rt.status_text or None,
     )
+    rt.row_memo = (inst, main, rt.status_text, rt.definition, stale, offset, row)
+    return row

@@ -1,0 +1,83 @@
+"""The status table: a kept ``StatusTable`` must print exactly what a table made from
+scratch, row by row, prints, whatever the rows and however they change between requests."""
+
+from __future__ import annotations
+
+import time
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from corral.cli.render import HEADER, StatusTable, age, status_table
+from corral.control.protocol import StatusRow
+
+NOW = time.time()
+
+rows = st.builds(
+    StatusRow,
+    name=st.sampled_from(["web", "db", "a-much-longer-name"]),
+    instance=st.sampled_from(["", "tty1", "x"]),
+    goal=st.sampled_from(["start", "stop"]),
+    state=st.sampled_from(["waiting", "starting", "running", "stopping", "failed"]),
+    pid=st.none() | st.integers(1, 4_000_000),
+    ready=st.booleans(),
+    restarts=st.integers(0, 10_000),
+    exit_status=st.none() | st.integers(0, 255),
+    exit_signal=st.none() | st.sampled_from(["SIGKILL", "SIGTERM"]),
+    since=st.floats(NOW - 200_000, NOW),
+    stale=st.booleans(),
+    description=st.just(""),
+    error=st.none() | st.sampled_from(["boom", "exited with status 3"]),
+    status_text=st.none(),
+)
+
+
+def reference(table: list[StatusRow], colour: bool) -> str:
+    """The table the plain way: cells per row, widths, one padded line per row."""
+    now = time.time()
+    cells = [HEADER[:-1]]
+    infos = [HEADER[-1]]
+    for row in table:
+        info = row.error or ""
+        if not info and row.exit_signal:
+            info = f"last exit: signal {row.exit_signal}"
+        elif not info and row.exit_status is not None:
+            info = f"last exit: {row.exit_status}"
+        if row.stale:
+            info = ("stale definition; " + info).rstrip("; ")
+        name = f"{row.name}:{row.instance}" if row.instance else row.name
+        pid = "-" if row.pid is None else str(row.pid)
+        ready = "yes" if row.ready else "no"
+        since = age(row.since, now)
+        cells.append((name, row.goal, row.state, pid, ready, str(row.restarts), since))
+        infos.append(info)
+    widths = [max(len(line[i]) for line in cells) for i in range(len(HEADER) - 1)]
+    lines = []
+    for number, (line, info) in enumerate(zip(cells, infos, strict=True)):
+        padded = [cell.ljust(width) for cell, width in zip(line, widths, strict=True)]
+        if colour and number and line[2] in ("running", "failed", "waiting"):
+            code = {"running": "32", "failed": "31", "waiting": "90"}[line[2]]
+            padded[2] = f"\x1b[{code}m{padded[2]}\x1b[0m"
+        text = "  ".join([*padded, info]).rstrip()
+        lines.append(f"\x1b[1m{text}\x1b[0m" if colour and not number else text)
+    return "\n".join(lines)
+
+
+@given(st.lists(st.lists(rows, max_size=12), min_size=1, max_size=4), st.booleans())
+def test_a_kept_table_prints_what_a_fresh_one_does(
+    requests: list[list[StatusRow]], colour: bool
+) -> None:
+    kept = StatusTable()
+    for table in requests:
+        for _ in range(2):  # the second time from what it kept
+            assert kept.render(table, colour) == reference(table, colour)
+    assert status_table(requests[0], colour) == reference(requests[0], colour)
+
+
+def test_the_ages_are_redone_for_kept_rows() -> None:
+    now = time.time()
+    row = StatusRow("web", "", "start", "running", 7, True, 0, None, None, now - 5.5, False, "", None, None)  # fmt: skip
+    kept = StatusTable()
+    assert kept.render([row], colour=False).splitlines()[1].split()[6] in ("5s", "6s")
+    row.since = now - 600.5  # the same row object, as if ten minutes had passed
+    assert kept.render([row], colour=False).splitlines()[1].split()[6] in ("10m00s", "10m01s")
