@@ -46,3 +46,35 @@ def test_rotation_still_works_for_a_file_that_was_let_go(tmp_path: Path) -> None
     assert path.read_text() == "b" * 30 + "\n"
     for log in [big, *others]:
         log.close()
+
+
+def test_a_file_is_made_at_the_first_line_and_counts_what_was_there(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "web.log"
+    log = RotatingFile(str(path), 40, 1)
+    assert (tmp_path / "logs").is_dir() and not path.exists()  # nothing printed yet
+    path.write_text("o" * 30 + "\n")  # left by an earlier run
+    log.write_lines([b"n" * 20 + b"\n"])  # 31 + 21 passes 40: the old content rotates
+    assert (tmp_path / "logs" / "web.log.1").read_text() == "o" * 30 + "\n"
+    assert path.read_text() == "n" * 20 + "\n"
+    log.close()
+
+
+def test_a_log_directory_removed_meanwhile_is_made_again(tmp_path: Path) -> None:
+    directory = tmp_path / "logs"
+    first = RotatingFile(str(directory / "a.log"), 1 << 20, 0)
+    directory.rmdir()
+    second = RotatingFile(str(directory / "b.log"), 1 << 20, 0)  # the directory was seen
+    second.write_lines([b"b\n"])
+    first.write_lines([b"a\n"])
+    assert (directory / "a.log").read_text() == "a\n"
+    assert (directory / "b.log").read_text() == "b\n"
+    first.close()
+    second.close()
+
+
+def test_an_unwritable_file_loses_only_its_lines(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("")  # a file where the log directory should be
+    log = RotatingFile(str(blocked / "web.log"), 1 << 20, 0)
+    log.write_lines([b"lost\n"])  # no exception: the daemon goes on
+    log.close()

@@ -33,6 +33,7 @@ from corral.core.config import (
     locate,
     parse_definition,
 )
+from corral.core.graph import Graph
 from corral.errors import ConfigError, ConfigProblem
 
 OVERRIDE_SUFFIX = ".override.toml"
@@ -57,6 +58,7 @@ class Registry(Struct, frozen=True):
     layers: Mapping[str, tuple[Layer, ...]] = field(default_factory=dict)
     definitions: Mapping[str, Definition] = field(default_factory=dict)
     origins: Mapping[str, Mapping[str, Layer]] = field(default_factory=dict)  # name -> key ->
+    graph: Graph | None = None  # of the definitions, as checked: the daemon need not redo it
 
     def merged(self, name: str) -> dict[str, tuple[Any, str, int | None]]:
         """``key -> (value, file, line)`` of a current definition, for ``config show``."""
@@ -169,6 +171,7 @@ def build(sources: Iterable[tuple[str, str]]) -> Registry:
         if definition is not None:
             definitions[name] = definition
             origins[name] = origin
+    graph = None
     if not problems:
         graph = graph_of(definitions)
         issues = [(i.service, i.key, i.message) for i in graph.problems]
@@ -178,7 +181,7 @@ def build(sources: Iterable[tuple[str, str]]) -> Registry:
     if problems:
         raise ConfigError(problems)
     frozen = {name: tuple(stack) for name, stack in layers.items()}
-    return Registry(frozen, definitions, origins)
+    return Registry(frozen, definitions, origins, graph)
 
 
 def _where(name: str, origin: Mapping[str, Layer], current: Layer) -> Any:

@@ -13,6 +13,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import ClassVar
 
 from msgspec import Struct
 
@@ -54,22 +55,32 @@ class RotatingFile:
     __slots__ = ("_fd", "_size", "keep", "max_size", "path")
     OPEN_LIMIT = 64
     _open_files: OrderedDict[RotatingFile, None] = OrderedDict()  # least recent first
+    _made: ClassVar[set[str]] = set()  # directories made (or found) already
 
     def __init__(self, path: str, max_size: int, keep: int) -> None:
         self.path = path
         self.max_size = max_size
         self.keep = keep
         self._fd: int | None = None
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self._size = os.fstat(fd).st_size
-        os.close(fd)
+        self._size = -1  # not known until the file is first opened, at its first write
+        directory = os.path.dirname(path) or "."
+        if directory not in RotatingFile._made:  # one makedirs per directory, not per file
+            try:
+                os.makedirs(directory, exist_ok=True)
+                RotatingFile._made.add(directory)
+            except OSError:  # its writes will fail the same way, and lose only their lines
+                pass
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Append lines, rotating between two lines whenever the next would pass max_size;
         one write per file segment, not per line."""
         pending: list[bytes] = []
         pending_size = 0
+        if self._size < 0:
+            try:
+                self._opened()
+            except OSError:  # as a full disk: the daemon goes on, the ring has the lines
+                return
         for line in lines:
             if self._size + pending_size + len(line) > self.max_size and self._size + pending_size:
                 self._flush(pending)
@@ -95,7 +106,13 @@ class RotatingFile:
         recent = RotatingFile._open_files
         if self._fd is None:
             flags |= os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
-            self._fd = os.open(self.path, flags, 0o640)
+            try:
+                self._fd = os.open(self.path, flags, 0o640)
+            except FileNotFoundError:  # its directory went away since: make it again
+                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+                self._fd = os.open(self.path, flags, 0o640)
+            if self._size < 0:
+                self._size = os.fstat(self._fd).st_size
             while len(recent) >= self.OPEN_LIMIT:
                 recent.popitem(last=False)[0]._release()
         recent[self] = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -54,6 +55,7 @@ class Daemon:
         self._done: asyncio.Future[None] | None = None
 
     async def run(self) -> int:
+        gc.disable()  # until every service is started: see _settle_memory
         try:
             self.registry = build(read_sources(self.sources))
         except ConfigError as exc:
@@ -85,6 +87,7 @@ class Daemon:
             if os.environ.get("CORRAL_CGROUPS") != "0"
             else None,
             wakeup_fd=signals.wakeup_fd,
+            graph=self.registry.graph,
         )
         commands = Commands(self.supervisor, self.stop_all, self.exit, self.reload, self.show)
         server = ControlServer(self.socket_path, commands)
@@ -98,7 +101,10 @@ class Daemon:
         self._console = console
         console.lines("corral", [f"listening on {self.socket_path}"])
         self._announce_ready()
-        self.supervisor.startup()
+        try:
+            self.supervisor.startup()
+        finally:
+            _settle_memory()
         await self._done
         if watch is not None:
             watch.close()
@@ -114,7 +120,10 @@ class Daemon:
         assert self.supervisor is not None
         registry = build(read_sources(self.sources, vanished_ok=True))
         self.registry = registry
-        return self.supervisor.reconfigure(registry.definitions)
+        changes = self.supervisor.reconfigure(registry.definitions)
+        gc.unfreeze()  # what the old definitions leave in cycles can be collected again
+        _settle_memory()
+        return changes
 
     def show(self) -> Registry:
         return self.registry
@@ -157,6 +166,18 @@ class Daemon:
         """Let ``run`` return (after stop_all)."""
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
+
+
+def _settle_memory() -> None:
+    """Collect once, set what is alive now apart from the collector for good, and let it run
+    again. During the start-up burst it would walk the same new objects (definitions,
+    instances, pipes) again and again, 30-60 ms at a thousand services; afterwards, left in
+    the oldest generation, each full collection would walk them all once more (tens of ms
+    in the middle of a respawn). Objects set apart are still freed when unreferenced; only
+    garbage cycles among them wait for the next reload, which takes them back."""
+    gc.collect()
+    gc.freeze()
+    gc.enable()
 
 
 def serve(sources: list[str], socket_path: str, state_dir: str, ready_fd: int | None) -> int:

@@ -72,6 +72,7 @@ class Supervisor:
         clock: Callable[[], float] = time.monotonic,
         cgroups: Cgroups | None = None,
         wakeup_fd: int | None = None,
+        graph: Graph | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._reaper = reaper
@@ -87,7 +88,7 @@ class Supervisor:
         self._idle: dict[Runtime, None] = {}  # came to rest: maybe something to forget
         self._draining = False
         self.jobs: dict[str, Job] = {}
-        self.graph: Graph = graph_of(definitions)
+        self.graph: Graph = graph if graph is not None else graph_of(definitions)
         self.events: deque[dict[str, object]] = deque(maxlen=EVENT_HISTORY)
         self.event_followers: dict[Callable[[dict[str, object]], None], None] = {}
         self.shutting_down = False
