@@ -78,3 +78,13 @@ def test_an_unwritable_file_loses_only_its_lines(tmp_path: Path) -> None:
     log = RotatingFile(str(blocked / "web.log"), 1 << 20, 0)
     log.write_lines([b"lost\n"])  # no exception: the daemon goes on
     log.close()
+
+
+def test_clock_text_is_strftime_of_the_second() -> None:
+    import time
+
+    from corral.daemon.logs import clock_text
+
+    for when in (0.0, 1_700_000_000.25, 1_700_000_000.99, 1_700_000_001.0, 1_800_000_000.5):
+        for form in ("%H:%M:%S", "%Y-%m-%dT%H:%M:%S"):
+            assert clock_text(form, when) == time.strftime(form, time.localtime(when))

@@ -176,7 +176,7 @@ class ServiceLog:
         if len(ring) > self.limit + max(self.limit // 4, 16):
             del ring[: -self.limit]  # a list, not a deque: 0.6 KB less for each quiet service
         if self.file is not None:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(lines[0].time))
+            stamp = clock_text("%Y-%m-%dT%H:%M:%S", lines[0].time)
             encoded = [f"{stamp} {_tag(ln)}{ln.text}\n".encode("utf-8", "replace") for ln in lines]
             if self._unwritten is not None:
                 self._unwritten.extend(encoded)
@@ -204,6 +204,21 @@ class ServiceLog:
         self.flush()
         if self.file is not None:
             self.file.close()
+
+
+_clock_texts: dict[tuple[str, int], str] = {}
+
+
+def clock_text(form: str, when: float) -> str:
+    """``when`` as local time in ``form``, made once per second and form: the thousand
+    lines of a start-up burst share one ``strftime``."""
+    key = (form, int(when))
+    text = _clock_texts.get(key)
+    if text is None:
+        if len(_clock_texts) > 16:
+            _clock_texts.clear()
+        text = _clock_texts[key] = time.strftime(form, time.localtime(when))
+    return text
 
 
 def _tag(line: LogLine) -> str:
@@ -309,7 +324,7 @@ class Console:
 
     def lines(self, name: str, texts: list[str], when: float | None = None) -> None:
         self._width = max(self._width, len(name))
-        stamp = time.strftime("%H:%M:%S", time.localtime(when))
+        stamp = clock_text("%H:%M:%S", time.time() if when is None else when)
         label = name.ljust(self._width)
         if self._colour:
             code = "90" if name == "corral" else self._name_colour(name)
