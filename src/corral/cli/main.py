@@ -49,9 +49,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     if args.detach:
         return _detach(args, sources, socket_path, state_dir)
-    import gc
-
-    gc.disable()  # for the imports too: the daemon turns it on once started (loop.py)
     from corral.daemon.loop import serve
 
     return serve(sources, socket_path, state_dir, args.ready_fd)
