@@ -915,17 +915,11 @@ class Supervisor:
         chosen: dict[Runtime, None] = {}
         targets = list(targets)
         if not targets:  # every service: no duplicates to weed out
-            rows = []
-            for job in self.jobs.values():
-                if not job.instances:
-                    rows.append(_status_row(self._placeholder(job), offset, stale=False))
-                    continue
-                current = job.definition
-                rows += [
-                    _status_row(rt, offset, rt.definition is not current)
-                    for rt in job.instances.values()
-                ]
-            return rows
+            return [
+                _status_row(rt, offset, rt.definition is not job.definition)
+                for job in self.jobs.values()
+                for rt in self._rows_of(job)
+            ]
         for target in targets:
             job = self.job(target.name)
             if target.instance is None and not target.env:  # a bare name: every instance
@@ -952,11 +946,9 @@ class Supervisor:
     def _rows_of(self, job: Job) -> Iterable[Runtime]:
         """Every instance of a service, or, for an instantiated one with none now, a
         placeholder at rest for its row."""
-        return job.instances.values() if job.instances else [self._placeholder(job)]
-
-    @staticmethod
-    def _placeholder(job: Job) -> Runtime:
-        return Runtime(job.definition, Instance(job=job.definition.name, since=job.since))
+        if job.instances:
+            return job.instances.values()
+        return [Runtime(job.definition, Instance(job=job.definition.name, since=job.since))]
 
     def log_of(self, name: str) -> ServiceLog:
         job = self.job(name)
