@@ -62,6 +62,20 @@ def test_up_with_a_bad_config_exits_1_and_says_where(corral: Corral) -> None:
     process = corral.up(wait=False)
     assert process.wait(timeout=20) == 1
     assert "corral.toml:3: service.a.stop_signal" in corral.log()
+    home = _own_cgroup_dir()
+    if home is not None:  # the cgroup probe, begun before the config was read, left nothing
+        assert not os.path.exists(os.path.join(home, f"corral-{process.pid}"))
+
+
+def _own_cgroup_dir() -> str | None:
+    """This process's cgroup v2 directory (where a daemon it starts makes ``corral-PID``)."""
+    with open("/proc/self/mounts") as mounts:
+        found = [line.split()[1] for line in mounts if line.split()[2:3] == ["cgroup2"]]
+    with open("/proc/self/cgroup") as handle:
+        own = [line[3:].strip() for line in handle if line.startswith("0::")]
+    if not found or not own:
+        return None
+    return os.path.join(found[0], own[0].lstrip("/"))
 
 
 def test_garbage_requests_get_errors_and_the_connection_survives(corral: Corral) -> None:

@@ -504,7 +504,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
 def locate(text: str, service: str | None, key: str | None = None) -> int | None:
     """The line of ``[service.NAME]`` (or of ``key`` inside it), found by reading the text.
 
-    tomllib keeps no positions, so this scans the source; it finds the usual layouts
+    tomli keeps no positions, so this scans the source; it finds the usual layouts
     (a table header, or dotted keys) and returns None where it cannot tell.
     """
     lines = text.splitlines()

@@ -23,7 +23,7 @@ from corral.daemon.signals import SignalRouter
 from corral.daemon.sources import read_sources
 from corral.daemon.spawn import keep_inherited_fds
 from corral.daemon.supervisor import Supervisor
-from corral.daemon.tree import Cgroups
+from corral.daemon.tree import CgroupProbe
 from corral.daemon.watch import SourceWatch
 from corral.errors import ConfigError
 
@@ -58,13 +58,12 @@ class Daemon:
         # Until every service is started: see _settle_memory. Not for the imports before:
         # their garbage, left to one late collection, took 0.3 MB more for good.
         gc.disable()
-        try:
-            self.registry = build(read_sources(self.sources))
-        except ConfigError as exc:
-            print(f"corral: configuration error:\n{exc}", file=sys.stderr)
-            return 1
-        if socket_in_use(self.socket_path):
-            print(f"corral: a daemon already listens on {self.socket_path}", file=sys.stderr)
+        probe = CgroupProbe() if os.environ.get("CORRAL_CGROUPS") != "0" else None
+        problem = self._load()
+        if problem is not None:
+            if probe is not None:
+                probe.discard()
+            print(f"corral: {problem}", file=sys.stderr)
             return 1
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
@@ -85,9 +84,7 @@ class Daemon:
             console=console,
             log_dir=os.path.join(self.state_dir, "logs"),
             base_env=env,
-            cgroups=Cgroups.open(self.socket_path, loop)
-            if os.environ.get("CORRAL_CGROUPS") != "0"
-            else None,
+            cgroups=None if probe is None else probe.cgroups(self.socket_path, loop),
             wakeup_fd=signals.wakeup_fd,
             graph=self.registry.graph,
         )
@@ -115,6 +112,16 @@ class Daemon:
         console.lines("corral", ["all services stopped; bye"])
         console.flush()
         return 0
+
+    def _load(self) -> str | None:
+        """Read the configuration; what stops the start, if anything."""
+        try:
+            self.registry = build(read_sources(self.sources))
+        except ConfigError as exc:
+            return f"configuration error:\n{exc}"
+        if socket_in_use(self.socket_path):
+            return f"a daemon already listens on {self.socket_path}"
+        return None
 
     def reload(self) -> dict[str, list[object]]:
         """Load the sources again; apply them only if they load without any error (else

@@ -62,6 +62,61 @@ def _write(path: str, text: str) -> None:
 _MOVE, _KILL, _REMOVE = 0, 1, 2  # what the mover does with a cgroup
 
 
+class CgroupProbe:
+    """Whether corral may create cgroups and move processes out of its own, found out while
+    the caller does other work (the configuration's parse). The test, moving corral to where
+    it already is, takes the kernel's cgroup lock, whose first taking waits for an RCU grace
+    period: 5 to 12 ms here, on the way of every start. Only that write runs in the thread,
+    so it needs the GIL once, at its end."""
+
+    def __init__(self) -> None:
+        self._home = self._root = ""
+        self._moved = False
+        self._thread: threading.Thread | None = None
+        mount, own = _unified_mount(), _own_cgroup()
+        if mount is None or own is None:
+            return
+        home = os.path.join(mount, own.lstrip("/"))
+        root = os.path.join(home, f"corral-{os.getpid()}")
+        try:
+            os.makedirs(root, exist_ok=True)
+            fd = os.open(os.path.join(home, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.rmdir(root)
+            return
+        self._home, self._root = home, root
+        self._thread = threading.Thread(target=self._move_self, args=(fd,), daemon=True)
+        self._thread.start()
+
+    def _move_self(self, fd: int) -> None:
+        try:
+            os.write(fd, b"0")
+            self._moved = True
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def cgroups(self, socket: str, loop: asyncio.AbstractEventLoop) -> Cgroups | None:
+        """The hierarchy, once the test is done, if it passed (else None, nothing left)."""
+        if self._thread is None:
+            return None
+        self._thread.join()
+        if self._moved and os.path.exists(os.path.join(self._root, "cgroup.kill")):
+            return Cgroups(self._home, self._root, socket, loop)
+        self.discard()
+        return None
+
+    def discard(self) -> None:
+        """Not wanted after all (the daemon does not start): remove what the probe made."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            with contextlib.suppress(OSError):
+                os.rmdir(self._root)
+
+
 class Cgroups:
     """One cgroup per instance under ``<corral's own cgroup>/corral-<pid>``."""
 
@@ -79,27 +134,6 @@ class Cgroups:
         self._batch: list[tuple[int, int, str]] = []
         self._moves: queue.SimpleQueue[list[tuple[int, int, str]]] = queue.SimpleQueue()
         self._mover: threading.Thread | None = None
-
-    @classmethod
-    def open(cls, socket: str, loop: asyncio.AbstractEventLoop) -> Cgroups | None:
-        """The hierarchy if corral may create cgroups and move processes out of its own
-        (tried by moving itself where it already is); else None."""
-        mount, own = _unified_mount(), _own_cgroup()
-        if mount is None or own is None:
-            return None
-        home = os.path.join(mount, own.lstrip("/"))
-        root = os.path.join(home, f"corral-{os.getpid()}")
-        try:
-            os.makedirs(root, exist_ok=True)
-            _write(os.path.join(home, "cgroup.procs"), "0")  # may we move ourselves?
-            if not os.path.exists(os.path.join(root, "cgroup.kill")):
-                os.rmdir(root)
-                return None
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.rmdir(root)
-            return None
-        return cls(home, root, socket, loop)
 
     def path(self, label: str) -> str:
         return os.path.join(self.root, label.replace("/", "%2F") or "_")
