@@ -94,3 +94,21 @@ def test_a_line_without_newline_is_cut_not_buffered_forever(corral: Corral) -> N
     )
     corral.up()
     wait_until(lambda: "xxxx" in corral.ok("logs", "noline", "-n", "20"), 5, "the pieces")
+
+
+def test_last_words_come_before_the_exit_in_the_log(corral: Corral) -> None:
+    """What a process printed just before it died is logged before corral's word on its
+    exit (the SIGCHLD can be handled before the pipe is read: its rest is read first)."""
+    corral.write(
+        """
+        [service.dying]
+        script = "echo starting up; printf 'cannot open the database'; exit 3"
+        restart = "no"
+        """
+    )
+    corral.up()
+    corral.wait_state("dying", "failed")
+    lines = corral.ok("logs", "dying").splitlines()
+    words = next(i for i, line in enumerate(lines) if "cannot open the database" in line)
+    verdict = next(i for i, line in enumerate(lines) if "exited with status 3" in line)
+    assert words < verdict, lines

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from tests.system.conftest import Corral, pid_alive, wait_until
@@ -204,3 +206,26 @@ def test_exec_expands_variables_and_refuses_unset_ones(corral: Corral) -> None:
     assert "value=forty-two" in corral.ok("logs", "expand")
     result = corral.run("start", "typo")
     assert result.returncode == 1 and "$NOPE is not set" in result.stderr
+
+
+def test_a_service_that_closes_its_output_still_has_its_exit_seen(corral: Corral) -> None:
+    """The end of a process's output pipe hints that it exited (it is then collected without
+    a walk over every child); one that closes its output and runs on is not taken for dead,
+    and its later exit is still seen."""
+    corral.write(
+        """
+        [service.quiet]
+        script = "exec >&- 2>&-; exec sleep 600"
+        restart = "always"
+        [service.blinker]
+        script = "sleep 0.2"
+        restart = "always"
+        restart_delay = 0.1
+        """
+    )
+    corral.up()
+    pid = corral.wait_state("quiet", "running")["pid"]
+    wait_until(lambda: corral.one("blinker")["restarts"] >= 3, 10, "SIGCHLDs of other exits")
+    assert corral.one("quiet")["state"] == "running" and corral.one("quiet")["pid"] == pid
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: corral.one("quiet")["restarts"] == 1, 5, "the exit seen and respawned")

@@ -258,18 +258,20 @@ class Capture:
 
     def _watch(self) -> None:
         if self._fd >= 0:
-            self._loop.add_reader(self._fd, self._readable)
+            self._loop.add_reader(self._fd, self._read)
 
-    def _readable(self) -> None:
+    def _read(self) -> bool:
+        """One read, its complete lines to the sink; False once the pipe has nothing more
+        for now (or ever: then it is closed)."""
         try:
             data = os.read(self._fd, READ_SIZE)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
         if not data:
             self.close()
-            return
+            return False
         data = self._partial + data
         *complete, self._partial = data.split(b"\n")
         while len(self._partial) > MAX_LINE:
@@ -277,6 +279,14 @@ class Capture:
             self._partial = self._partial[MAX_LINE:]
         if complete:
             self._sink([c.decode("utf-8", "replace").rstrip("\r") for c in complete])
+        return True
+
+    def drain(self, reads: int = 16) -> None:
+        """Take in what the pipe holds now (its writer has exited, say), without waiting
+        for the loop; at most ``reads`` reads, in case others still write."""
+        for _ in range(reads):
+            if self._fd < 0 or not self._read():
+                return
 
     def close(self) -> None:
         if self._fd < 0:

@@ -45,6 +45,7 @@ class Reaper:
         self._loop = loop
         self._owners: dict[int, ExitCallback] = {}
         self._pidfds: dict[int, int] = {}
+        self._suspects: list[int] = []  # pids whose output ended: looked at first (poll)
         self.orphans_reaped = 0
 
     def install(self, signals: SignalRouter) -> None:
@@ -92,6 +93,10 @@ class Reaper:
             self._owners.pop(pid)(*decode_status(status))
 
     def reap(self) -> None:
+        suspects, self._suspects = self._suspects, []
+        for pid in suspects:  # one lookup each, before the walk below (see poll)
+            if pid in self._owners:
+                self._collect(pid)
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -99,9 +104,31 @@ class Reaper:
                 return
             if pid == 0:
                 return
-            owner = self._owners.pop(pid, None)
-            self._close_pidfd(pid)
-            if owner is None:
-                self.orphans_reaped += 1
-                continue
-            owner(*decode_status(status))
+            self._collected(pid, status)
+
+    def poll(self, pid: int) -> None:
+        """A child's output pipe has ended, as it does when the child exits. Collect it now
+        if it is gone, else first thing at the next SIGCHLD: ``waitpid(-1)`` walks every
+        child the kernel knows (70-180 µs with a thousand), on the way of a respawn, where
+        a pid is one lookup. (The pipe's end usually wakes corral before the exit is
+        complete, so the next SIGCHLD is the usual case.)"""
+        if pid in self._owners and not self._collect(pid):
+            self._suspects.append(pid)
+
+    def _collect(self, pid: int) -> bool:
+        try:
+            found, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return False  # adopted, not our child: its pidfd or the reaper reports it
+        if found != pid:
+            return False
+        self._collected(pid, status)
+        return True
+
+    def _collected(self, pid: int, status: int) -> None:
+        owner = self._owners.pop(pid, None)
+        self._close_pidfd(pid)
+        if owner is None:
+            self.orphans_reaped += 1
+            return
+        owner(*decode_status(status))

@@ -327,10 +327,18 @@ class Supervisor:
                 rt.readiness.pipe.close_write_end()
         rt.children[kind] = child
         rt.groups[kind] = child.pgid
-        self._reaper.watch(
-            child.pid, lambda status, sig: self._exited(rt, kind, child, status, sig)
+        output = Capture(
+            self._loop,
+            read_end,
+            lambda texts: self._output(rt, str(kind), texts),
+            on_close=lambda: self._reaper.poll(child.pid),
         )
-        Capture(self._loop, read_end, lambda texts: self._output(rt, str(kind), texts))
+
+        def exited(status: int | None, sig: int | None) -> None:
+            output.drain()  # its last words are logged before its exit is
+            self._exited(rt, kind, child, status, sig)
+
+        self._reaper.watch(child.pid, exited)
         self.feed(rt, ins.Spawned(kind))
         simple = kind is ProcessKind.MAIN and definition.type is ServiceType.SIMPLE
         if simple and definition.ready is not None and definition.ready_fd is None:
