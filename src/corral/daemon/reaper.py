@@ -8,6 +8,7 @@ Exits of pids nobody owns (orphans reparented to corral as subreaper or PID 1) a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import os
 import signal
@@ -85,18 +86,16 @@ class Reaper:
         if pid not in self._owners:
             return
         try:
-            found, status = os.waitpid(pid, os.WNOHANG)
+            self._collect(pid)
         except ChildProcessError:
             self._owners.pop(pid)(None, None)  # not our child: its status is not ours to know
-            return
-        if found == pid:
-            self._owners.pop(pid)(*decode_status(status))
 
     def reap(self) -> None:
         suspects, self._suspects = self._suspects, []
         for pid in suspects:  # one lookup each, before the walk below (see poll)
             if pid in self._owners:
-                self._collect(pid)
+                with contextlib.suppress(ChildProcessError):
+                    self._collect(pid)
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -112,14 +111,17 @@ class Reaper:
         child the kernel knows (70-180 µs with a thousand), on the way of a respawn, where
         a pid is one lookup. (The pipe's end usually wakes corral before the exit is
         complete, so the next SIGCHLD is the usual case.)"""
-        if pid in self._owners and not self._collect(pid):
-            self._suspects.append(pid)
+        if pid not in self._owners:
+            return
+        try:
+            if not self._collect(pid):
+                self._suspects.append(pid)
+        except ChildProcessError:
+            pass  # adopted, not our child: its pidfd reports its end
 
     def _collect(self, pid: int) -> bool:
-        try:
-            found, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return False  # adopted, not our child: its pidfd or the reaper reports it
+        """Collect this one child if it has exited (ChildProcessError: it is not ours)."""
+        found, status = os.waitpid(pid, os.WNOHANG)
         if found != pid:
             return False
         self._collected(pid, status)
