@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import signal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from msgspec import structs
+
 from corral.core import effects as fx
 from corral.core import inputs as ins
-from corral.core.machine import Instance, Policy, step
+from corral.core.machine import Instance, Policy, respawns_at_once, step
 from corral.core.restart import RestartPolicy
 from corral.core.states import Goal, ProcessKind, RestartMode, ServiceType, State, TimerKind
+from tests.strategies import instances, policies
 
 MAIN = ProcessKind.MAIN
 
@@ -210,3 +215,70 @@ def test_a_probe_that_gives_up_fails_the_start_like_a_timeout() -> None:
     assert t.state is State.SPAWNED and t.inst.timer is TimerKind.START
     t.feed(ins.NotReady("ready probe did not pass"))
     assert t.state is State.KILLED and t.inst.give_up
+
+
+def _spawns_with_holds_released(
+    inst: Instance, policy: Policy, event: ins.Input, now: float
+) -> list[ProcessKind]:
+    """What a walk spawns when every hold it meets is released at once (no listener)."""
+    inst, effects = step(inst, policy, event, now)
+    spawned = [e.process for e in effects if isinstance(e, fx.Spawn)]
+    for _ in range(4):  # stopping, then starting: no walk holds more often
+        if not any(isinstance(e, fx.Emit) and e.hold for e in effects):
+            break
+        inst, effects = step(inst, policy, ins.Released(), now)
+        spawned += [e.process for e in effects if isinstance(e, fx.Spawn)]
+    return spawned
+
+
+# The cases where the answer may be yes, often enough to meet each way it can turn to no.
+_RUNNING_MAINS = instances(
+    state=st.just(State.RUNNING),
+    goal=st.just(Goal.START),
+    main_alive=st.just(True),
+    give_up=st.just(False),
+    history=st.lists(st.floats(0.0, 30.0), max_size=2).map(tuple),
+)
+_RESPAWNING = policies(
+    has_main=st.just(True),
+    restart=st.builds(
+        RestartPolicy,
+        mode=st.sampled_from([RestartMode.ALWAYS, RestartMode.ON_FAILURE]),
+        delay=st.sampled_from([0.0, 0.0, 0.1]),
+        burst=st.integers(1, 5),
+        interval=st.sampled_from([1.0, 10.0]),
+    ),
+)
+
+
+@settings(max_examples=600)
+@given(
+    st.tuples(instances(), policies(), st.sampled_from(list(ProcessKind)))
+    | st.tuples(_RUNNING_MAINS, _RESPAWNING, st.just(MAIN)),
+    st.none() | st.integers(0, 3),
+    st.sampled_from([signal.SIGKILL, signal.SIGTERM]),
+    st.floats(0.0, 40.0),
+)
+def test_respawns_at_once_says_exactly_when_an_exit_walks_straight_to_a_new_main(
+    case: tuple[Instance, Policy, ProcessKind], status: int | None, sig: int, now: float
+) -> None:
+    """The daemon spawns early on this answer, so it must match the machine's own walk for
+    every exit seen in ``running`` (and say no elsewhere)."""
+    inst, policy, process = case
+    exited = ins.Exited(process, status, None if status is not None else int(sig))
+    walk = _spawns_with_holds_released(inst, policy, exited, now)
+    expected = inst.state is State.RUNNING and walk == [MAIN]
+    assert respawns_at_once(inst, policy, exited, now) == expected
+
+
+def test_a_crash_of_an_always_service_respawns_at_once_but_not_past_its_limit() -> None:
+    policy = Policy(restart=RestartPolicy(RestartMode.ALWAYS, delay=0.0, burst=2, interval=10))
+    running = Instance(job="svc", state=State.RUNNING, goal=Goal.START, main_alive=True)
+    crash = ins.Exited(MAIN, None, int(signal.SIGKILL))
+    assert respawns_at_once(running, policy, crash, 5.0)
+    at_limit = structs.replace(running, history=(1.0, 2.0))
+    assert not respawns_at_once(at_limit, policy, crash, 5.0)
+    delayed = Policy(restart=RestartPolicy(RestartMode.ALWAYS, delay=0.1))
+    assert not respawns_at_once(running, delayed, crash, 5.0)
+    hooked = Policy(restart=policy.restart, hooks=frozenset({ProcessKind.POST_STOP}))
+    assert not respawns_at_once(running, hooked, crash, 5.0)

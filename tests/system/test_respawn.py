@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -229,3 +230,89 @@ def test_a_service_that_closes_its_output_still_has_its_exit_seen(corral: Corral
     assert corral.one("quiet")["state"] == "running" and corral.one("quiet")["pid"] == pid
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: corral.one("quiet")["restarts"] == 1, 5, "the exit seen and respawned")
+
+
+def test_a_respawn_sweeps_the_old_group_and_cgroup_but_not_the_new_process(
+    corral: Corral,
+) -> None:
+    """An unwatched service respawns before its stop walk's sweep is applied (see
+    ``Supervisor._respawns_early``): the sweep must still kill what the old main left in its
+    group and cgroup, and nothing of the new one."""
+    pids = corral.root / "background"
+    corral.write(
+        f"""
+        [service.leaky]
+        script = "sh -c 'echo $$ >> {pids}; exec sleep 600' & exec sleep 600"
+        restart = "always"
+        restart_delay = 0
+        """
+    )
+    corral.up()
+    main = corral.wait_state("leaky", "running")["pid"]
+    wait_until(lambda: pids.exists() and pids.read_text().strip(), 5, "the first background")
+    (old_background,) = map(int, pids.read_text().split())
+    os.kill(main, signal.SIGKILL)
+    row = wait_until(
+        lambda: (r := corral.one("leaky"))["restarts"] == 1 and r["state"] == "running" and r,
+        5,
+        "the respawn",
+    )
+    wait_until(lambda: len(pids.read_text().split()) == 2, 5, "the second background")
+    new_background = int(pids.read_text().split()[1])
+    wait_until(lambda: not pid_alive(old_background), 5, "the old background to be swept")
+    time.sleep(0.5)  # long after the cgroup's kill, which the mover thread writes
+    assert pid_alive(row["pid"]) and pid_alive(new_background)
+    row = corral.one("leaky")
+    assert (row["state"], row["restarts"], row["exit_signal"]) == ("running", 1, "KILL")
+
+
+def test_a_respawn_waits_for_what_its_starting_event_starts(corral: Corral) -> None:
+    """With a job listening for ``starting web``, web's respawn is held until that job has
+    settled, as its first start was: the new main finds what the job prepared."""
+    marker = corral.root / "prepared"
+    corral.write(
+        f"""
+        [service.prepare]
+        type = "oneshot"
+        script = "sleep 0.3; touch {marker}"
+        start_on = "starting web"
+        stop_on = "started web"
+
+        [service.web]
+        script = "test -f {marker}; rm {marker}; exec sleep 600"
+        restart = "always"
+        restart_delay = 0
+        """
+    )
+    corral.up()
+    main = corral.wait_state("web", "running")["pid"]
+    assert corral.one("web")["restarts"] == 0
+    os.kill(main, signal.SIGKILL)
+    row = wait_until(
+        lambda: (r := corral.one("web"))["restarts"] >= 1 and r["state"] == "running" and r,
+        5,
+        "the respawn",
+    )
+    time.sleep(0.3)  # a new main that found no marker would have failed by now
+    row = corral.one("web")
+    assert (row["state"], row["restarts"], row["exit_signal"]) == ("running", 1, "KILL"), row
+    assert "started early" not in corral.log()  # no early start, so none to take back
+
+
+def test_a_respawn_at_once_emits_the_whole_walk_in_order(corral: Corral) -> None:
+    corral.write('[service.web]\nexec = ["sleep", "600"]\nrestart = "always"\nrestart_delay = 0\n')
+    corral.up()
+    main = corral.wait_state("web", "running")["pid"]
+    os.kill(main, signal.SIGKILL)
+    wait_until(lambda: corral.one("web")["restarts"] == 1, 5, "the respawn")
+    records = [json.loads(line) for line in corral.ok("events", "--json").splitlines()]
+    walk = [(r["name"], r["env"].get("RESULT")) for r in records if r["name"] != "startup"]
+    assert walk == [
+        ("starting", None),
+        ("started", None),
+        ("stopping", "failed"),
+        ("stopped", "failed"),
+        ("starting", None),
+        ("started", None),
+    ]
+    assert records[-3]["env"]["EXIT_SIGNAL"] == "KILL"

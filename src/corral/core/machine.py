@@ -142,6 +142,27 @@ def step(
     return walk.inst, walk.effects
 
 
+def respawns_at_once(inst: Instance, policy: Policy, exited: ins.Exited, now: float) -> bool:
+    """Whether this exit leads straight to a new main process once the ``stopping`` and
+    ``starting`` holds are released: a respawn with no delay and no hook on the way, only the
+    lifecycle events and the sweep of the old process group in between. Where no hold can
+    wait, the daemon starts the new process first and walks the machine to it after, in the
+    same turn (see ``Supervisor._exited``); this must agree with ``step`` exactly."""
+    if exited.process is not ProcessKind.MAIN or not (policy.has_main and inst.main_alive):
+        return False
+    if inst.state is not State.RUNNING or inst.goal is not Goal.START or inst.give_up:
+        return False
+    hooks = policy.hooks
+    if ProcessKind.PRE_START in hooks or (ProcessKind.POST_STOP in hooks and not inst.destroying):
+        return False
+    restart = policy.restart
+    normal = is_normal_exit(restart, exited.status, exited.signal)
+    if not wants_respawn(restart, normal) or not admit_respawn(restart, inst.history, now)[0]:
+        return False
+    consecutive = 0 if stayed_up(restart, inst.ready_since, now) else inst.consecutive
+    return backoff_delay(restart, consecutive + 1) <= 0
+
+
 class _Step:
     """The working state of one ``step`` call; never outlives it."""
 

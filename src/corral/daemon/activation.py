@@ -24,6 +24,9 @@ from corral.daemon.runtime import Job, Runtime
 if TYPE_CHECKING:
     from corral.daemon.supervisor import Supervisor
 
+#: The lifecycle events that hold their instance until what they start or stop settles.
+HOLDING_EVENTS = ("starting", "stopping")
+
 #: Instances to start (with the environment that starts them) and instances to stop.
 Changes = tuple[list[tuple[Runtime, dict[str, str]]], list[Runtime]]
 
@@ -39,6 +42,9 @@ class Activation:
         self._progress: dict[str, Progress] = {}
         self._asked: dict[str, dict[str, None]] = {}  # while job -> keys it asked to run
         self.dirty: dict[str, None] = {}  # while jobs to look at once no input is queued
+        #: Whether any ``start_on``/``stop_on`` mentions a holding lifecycle event (``starting``,
+        #: ``stopping``); if none does, those events hold nobody but by dependencies.
+        self.holds_heard = False
         self.index(supervisor.jobs)
 
     def index(self, jobs: Mapping[str, Job]) -> None:
@@ -56,6 +62,9 @@ class Activation:
                     real = self._sup.graph.resolve(state) or state
                     self._while_on.setdefault(real, []).append(name)
                 self.dirty[name] = None
+        self.holds_heard = any(
+            event in index for event in HOLDING_EVENTS for index in (self._start_on, self._stop_on)
+        )
 
     def forget(self, name: str) -> None:
         """A job's definition changed: its ``start_on`` counts from scratch."""

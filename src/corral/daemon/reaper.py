@@ -109,8 +109,8 @@ class Reaper:
         """A child's output pipe has ended, as it does when the child exits. Collect it now
         if it is gone, else first thing at the next SIGCHLD: ``waitpid(-1)`` walks every
         child the kernel knows (70-180 µs with a thousand), on the way of a respawn, where
-        a pid is one lookup. (The pipe's end usually wakes corral before the exit is
-        complete, so the next SIGCHLD is the usual case.)"""
+        a pid is one lookup. (The pipe ends before the exit is complete; when both are seen
+        in one turn, the signal router runs this first, see ``SignalRouter._tripped``.)"""
         if pid not in self._owners:
             return
         try:

@@ -39,6 +39,9 @@ class Runtime(Struct, eq=False):
     blockers: list[Runtime] = field(default_factory=list)  # what its held event waits for
     holders: dict[Runtime, None] = field(default_factory=dict)  # held events waiting on it
     renew: bool = False  # a restart: take the current definition when starting again
+    #: Its next main process, started at its last one's exit (``Supervisor._exited``): the
+    #: child and the read end of its output pipe, taken by the walk's spawn.
+    launched: tuple[Child, int] | None = None
     #: Its last status row and what that was made from (see ``supervisor._status_row``).
     row_memo: tuple[object, ...] | None = None
 

@@ -37,7 +37,10 @@ class SignalRouter:
         self._pending[number] = None
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._dispatch)
+            # Behind the I/O callbacks of this turn, which the handler (run inside the loop's
+            # select) precedes: a child's exit ends its output pipe first, and the pipe's end
+            # lets the reaper collect that one pid, where a SIGCHLD has it walk every child.
+            self._loop.call_soon(self._loop.call_soon, self._dispatch)
 
     def _dispatch(self) -> None:
         self._scheduled = False
