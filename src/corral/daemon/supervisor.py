@@ -90,6 +90,8 @@ class Supervisor:
         self._draining = False
         self.jobs: dict[str, Job] = {}
         self.graph: Graph = graph if graph is not None else graph_of(definitions)
+        #: Each service and those whose holds its changes may decide (from ``graph``).
+        self._related: dict[str, tuple[str, ...]] = {}
         self.events: deque[dict[str, object]] = deque(maxlen=EVENT_HISTORY)
         self.event_followers: dict[Callable[[dict[str, object]], None], None] = {}
         self.shutting_down = False
@@ -288,7 +290,10 @@ class Supervisor:
         for holder in rt.holders:
             self._checks[holder] = None
         name = rt.inst.job
-        related = [name, *self.graph.dependents_of(name), *self.graph.before(name)]
+        related = self._related.get(name)
+        if related is None:
+            related = (name, *self.graph.dependents_of(name), *self.graph.before(name))
+            self._related[name] = related
         for other in related:
             job = self.jobs.get(other)
             if job is None:
@@ -849,6 +854,7 @@ class Supervisor:
         current = {n: j.definition for n, j in self.jobs.items() if not j.removed}
         removed = {n: j.definition for n, j in self.jobs.items() if j.removed}
         self.graph = graph_of({**current, **removed})
+        self._related.clear()
         self.activation.index(self.jobs)
 
     def _take_current(self, rt: Runtime) -> None:
