@@ -177,16 +177,39 @@ class Cgroups:
                 self._move_strays()
                 settle = None
                 continue
-            for op, pid, path in batch:
+            moves_into = self._moves_into(batch)
+            for index, (op, pid, path) in enumerate(batch):
                 if op == _MOVE:
                     self._move(pid, path)
                     continue
+                if op == _KILL:
+                    self._spare(moves_into.get(path, ()), index)
                 with contextlib.suppress(OSError):  # gone, or (a removal) not empty
                     if op == _KILL:
                         _write(os.path.join(path, "cgroup.kill"), "1")
                     else:
                         os.rmdir(path)
             settle = self.SETTLE_SECONDS
+
+    @staticmethod
+    def _moves_into(batch: list[tuple[int, int, str]]) -> dict[str, list[tuple[int, int]]]:
+        """For a batch with kills: each killed cgroup's moves in, as (position, pid)."""
+        killed = {path for op, _, path in batch if op == _KILL}
+        moves: dict[str, list[tuple[int, int]]] = {}
+        if killed:
+            for index, (op, pid, path) in enumerate(batch):
+                if op == _MOVE and path in killed:
+                    moves.setdefault(path, []).append((index, pid))
+        return moves
+
+    def _spare(self, moves: Iterable[tuple[int, int]], kill_at: int) -> None:
+        """Before a kill, take back out of its cgroup the children that this batch moves in
+        after the kill: a look for strays may have put one there early (a main started at
+        its predecessor's exit is a stray until its move), and the kill would take it too."""
+        for index, pid in moves:
+            if index > kill_at:
+                with contextlib.suppress(OSError):
+                    _write(os.path.join(self.home, "cgroup.procs"), str(pid))
 
     @staticmethod
     def _move(pid: int, path: str) -> None:

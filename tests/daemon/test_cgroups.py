@@ -1,0 +1,80 @@
+"""The cgroup mover against the real hierarchy (skipped where corral may not make cgroups)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from corral.daemon.tree import CgroupProbe, Cgroups
+
+SOCKET = "/nonexistent/corral-test.sock"
+
+
+@pytest.fixture
+def cgroups() -> Iterator[tuple[Cgroups, asyncio.AbstractEventLoop]]:
+    loop = asyncio.new_event_loop()
+    found = CgroupProbe().cgroups(SOCKET, loop)
+    if found is None:
+        loop.close()
+        pytest.skip("no writable cgroup v2 hierarchy here")
+    yield found, loop
+    loop.close()
+    for _ in range(200):  # the killed children leave their cgroups as the kernel reaps them
+        found.close()
+        if not os.path.exists(found.root):
+            break
+        time.sleep(0.01)
+
+
+def _wait_for(predicate: object, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def test_a_stray_moved_early_survives_the_kill_queued_before_its_own_move(
+    cgroups: tuple[Cgroups, asyncio.AbstractEventLoop],
+) -> None:
+    """A main started at its predecessor's exit is still in corral's own cgroup when the
+    look for strays may find it and move it into the instance's cgroup; the turn's batch then
+    holds the sweep of that cgroup and, after it, the main's own move. The sweep must not
+    take the main."""
+    groups, loop = cgroups
+    env = {**os.environ, "CORRAL_SOCKET": SOCKET, "CORRAL_JOB": "web"}
+    child = subprocess.Popen(["sleep", "30"], env=env)
+    try:
+        groups._move_strays()  # the look for strays, in the moment before the batch
+        assert child.pid in groups.pids("web"), "the look for strays did not move the main"
+        groups.kill_soon("web")  # the sweep after the predecessor's exit
+        groups.place(child.pid, "web")  # the new main's own move, queued after it
+        loop.run_until_complete(asyncio.sleep(0))  # the end of the turn: the handover
+        time.sleep(0.2)
+        assert child.poll() is None, "the sweep killed the main placed after it"
+        _wait_for(lambda: child.pid in groups.pids("web"), "the main in its cgroup")
+    finally:
+        child.kill()
+        child.wait(timeout=5)
+
+
+def test_a_kill_takes_what_was_in_the_cgroup_before_it(
+    cgroups: tuple[Cgroups, asyncio.AbstractEventLoop],
+) -> None:
+    groups, loop = cgroups
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        groups.place(child.pid, "web")
+        groups.kill_soon("web")
+        loop.run_until_complete(asyncio.sleep(0))
+        child.wait(timeout=5)
+        assert child.returncode == -9
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=5)
