@@ -183,7 +183,7 @@ class Cgroups:
                     self._move(pid, path)
                     continue
                 if op == _KILL:
-                    self._spare(moves_into.get(path, ()), index)
+                    self._spare(moves_into.get(path, ()), index, path)
                 with contextlib.suppress(OSError):  # gone, or (a removal) not empty
                     if op == _KILL:
                         _write(os.path.join(path, "cgroup.kill"), "1")
@@ -202,12 +202,18 @@ class Cgroups:
                     moves.setdefault(path, []).append((index, pid))
         return moves
 
-    def _spare(self, moves: Iterable[tuple[int, int]], kill_at: int) -> None:
+    def _spare(self, moves: Iterable[tuple[int, int]], kill_at: int, path: str) -> None:
         """Before a kill, take back out of its cgroup the children that this batch moves in
         after the kill: a look for strays may have put one there early (a main started at
-        its predecessor's exit is a stray until its move), and the kill would take it too."""
-        for index, pid in moves:
-            if index > kill_at:
+        its predecessor's exit is a stray until its move), and the kill would take it too.
+        Only one found there is moved: every move waits on the kernel's cgroup lock, and so
+        does every fork meanwhile."""
+        later = [pid for index, pid in moves if index > kill_at]
+        if not later:
+            return
+        inside = set(self._members(path))
+        for pid in later:
+            if pid in inside:
                 with contextlib.suppress(OSError):
                     _write(os.path.join(self.home, "cgroup.procs"), str(pid))
 
@@ -248,9 +254,13 @@ class Cgroups:
             self._move(pid, self.path(label))
 
     def pids(self, label: str) -> list[int]:
+        return self._members(self.path(label))
+
+    @staticmethod
+    def _members(path: str) -> list[int]:
         try:
-            with open(os.path.join(self.path(label), "cgroup.procs"), encoding="ascii") as f:
-                return [int(line) for line in f if line.strip()]
+            with open(os.path.join(path, "cgroup.procs"), encoding="ascii") as procs:
+                return [int(line) for line in procs if line.strip()]
         except OSError:
             return []
 
