@@ -1,10 +1,13 @@
-"""The hand-rolled argv parsing of the fast ``corral status`` path."""
+"""The fast ``corral status`` path: its hand-rolled argv parsing and reply handling."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from corral.cli.quick import json_string, parse_json, parse_status
+from corral.cli.quick import OK_PREFIX, json_string, parse_json, parse_status, plain_result
 
 
 @pytest.mark.parametrize(
@@ -44,3 +47,24 @@ def test_replies_decode_as_json_does(value: object) -> None:
     import json
 
     assert parse_json(json.dumps(value).encode()) == value
+
+
+@given(st.text())
+def test_a_table_reply_is_passed_through_as_the_daemon_encoded_it_or_decoded_in_full(
+    text: str,
+) -> None:
+    """The bytes the fast path writes are the string the daemon sent, whatever it holds;
+    it declines only where the string holds escapes other than line breaks."""
+    raw = OK_PREFIX + msgspec.json.encode({"r": text})[5:-1] + b"}\n"
+    assert parse_json(raw) == {"ok": True, "result": text}
+    shown = plain_result(raw)
+    assert shown is None or shown == text.encode("utf-8", "surrogatepass")
+    if all(c == "\n" or (c.isprintable() and c not in '"\\') for c in text):
+        assert shown == text.encode("utf-8", "surrogatepass")
+
+
+def test_a_plain_table_takes_the_fast_path_and_a_coloured_one_does_not() -> None:
+    assert plain_result(OK_PREFIX + b'"NAME  GOAL\\nweb   start"}\n') == b"NAME  GOAL\nweb   start"
+    assert plain_result(OK_PREFIX + b'"\\u001b[1mNAME\\u001b[0m"}\n') is None
+    assert plain_result(OK_PREFIX + b'[{"name":"web"}]}\n') is None
+    assert plain_result(OK_PREFIX + b'""}\n') == b""

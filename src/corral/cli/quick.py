@@ -1,16 +1,16 @@
 """The fast path of ``corral status``, which scripts run in loops.
 
-It imports only ``os``, ``sys``, ``_socket`` and ``_json`` (argparse, ``socket``, ``typing``,
-and ``json`` with the ``re`` it pulls in, together cost more than the rest of the call),
-parses its few flags by hand and speaks the protocol directly; the daemon renders the table. Anything it does not
-recognise (``--help``, a typo) falls back to the full argparse CLI, so errors and help read
-the same as for every other command.
+It imports only ``os``, ``sys`` and ``_socket`` (argparse, ``socket``, ``typing``, and
+``json`` with the ``re`` it pulls in, together cost more than the rest of the call), parses
+its few flags by hand and speaks the protocol directly; the daemon renders the table, which
+is written out as it comes (``_json`` decodes only replies with other escapes than line
+breaks: colour, errors). Anything it does not recognise (``--help``, a typo) falls back to
+the full argparse CLI, so errors and help read the same as for every other command.
 """
-
-from __future__ import annotations
 
 import sys
 
+# No ``from __future__ import annotations``: it imports the __future__ module at run time.
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy still reads the hints
 if TYPE_CHECKING:
     from typing import Any
@@ -91,7 +91,7 @@ class _ScanContext:
         return float(name)
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes) -> "Any":
     """Decode one reply with the C scanner that json itself uses."""
     try:
         from _json import make_scanner
@@ -102,6 +102,17 @@ def parse_json(raw: bytes) -> Any:
     scan = make_scanner(_ScanContext())  # type: ignore[arg-type]  # duck-typed, as in C
     value, _ = scan(raw.decode(), 0)
     return value
+
+
+def plain_result(raw: bytes) -> bytes | None:
+    """A successful reply's string result as UTF-8 text, when its only escapes are line
+    breaks (a table without colour); None for anything else, which ``parse_json`` decodes.
+    Once every ``\\n`` is a newline, any backslash left means another escape was there."""
+    start, end = len(OK_PREFIX) + 1, len(raw) - 3
+    if not (raw.startswith(OK_PREFIX + b'"') and raw.endswith(b'"}\n') and end >= start):
+        return None
+    text = raw[start:end].replace(b"\\n", b"\n")
+    return None if b"\\" in text else text
 
 
 def status(argv: list[str]) -> int | None:
@@ -127,6 +138,11 @@ def status(argv: list[str]) -> int | None:
         return EXIT_UNREACHABLE
     if as_json and raw.startswith(OK_PREFIX) and raw.endswith(b"}\n"):
         sys.stdout.buffer.write(raw[len(OK_PREFIX) : -2] + b"\n")  # the result, as sent
+        sys.stdout.flush()
+        return 0
+    plain = plain_result(raw)
+    if plain is not None:
+        sys.stdout.buffer.write(plain + b"\n")
         sys.stdout.flush()
         return 0
     reply = parse_json(raw)

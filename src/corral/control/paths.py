@@ -1,7 +1,5 @@
 """Where the control socket is, for the daemon and for clients. Cheap to import."""
 
-from __future__ import annotations
-
 import os
 
 SOCKET_NAME = "control.sock"
