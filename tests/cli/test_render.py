@@ -4,10 +4,13 @@ scratch, row by row, prints, whatever the rows and however they change between r
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from corral.cli import render
 from corral.cli.render import HEADER, StatusTable, age, status_table
 from corral.control.protocol import StatusRow
 
@@ -81,3 +84,23 @@ def test_the_ages_are_redone_for_kept_rows() -> None:
     assert kept.render([row], colour=False).splitlines()[1].split()[6] in ("5s", "6s")
     row.since = now - 600.5  # the same row object, as if ten minutes had passed
     assert kept.render([row], colour=False).splitlines()[1].split()[6] in ("10m00s", "10m01s")
+
+
+def test_a_kept_table_is_given_again_until_an_age_it_shows_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1_000_000.0]
+    monkeypatch.setattr(render, "time", SimpleNamespace(time=lambda: clock[0]))
+    rows = [
+        StatusRow(
+            name, "", "start", "running", 7, True, 0, None, None, since, False, "", None, None
+        )
+        for name, since in (("web", clock[0] - 59.5), ("db", clock[0] - 7200.0))
+    ]
+    kept = StatusTable()
+    first = kept.render(rows, colour=False)
+    clock[0] += 0.4  # the same ages: the same text, not a new one
+    assert kept.render(rows, colour=False) is first
+    clock[0] += 0.2  # web is a minute old now
+    again = kept.render(rows, colour=False)
+    assert [line.split()[6] for line in again.splitlines()[1:]] == ["1m00s", "2h00m"]

@@ -40,16 +40,20 @@ class StatusTable:
     """The status table, made by the daemon, which keeps one of these: everything but the
     SINCE column is kept while the rows are the same objects (the supervisor hands out the
     same row while nothing in it changed), so a status of a thousand idle services only
-    redoes the ages. Columns are built a column at a time (one comprehension and one
+    redoes the ages, and nothing more while no age shown has changed. Columns are built a column at a time (one comprehension and one
     ``ljust`` pass each), twice as fast as formatting row by row."""
 
-    __slots__ = ("_colour", "_fixed", "_infos", "_rows")
+    __slots__ = ("_colour", "_fixed", "_infos", "_rows", "_sinces", "_text")
 
     def __init__(self) -> None:
         self._rows: Sequence[StatusRow] = ()
         self._colour = False
         # The header's and each row's NAME to RESTARTS, padded and joined; each row's INFO.
         self._fixed, self._infos = _fixed_columns((), colour=False)
+        # The last table and its SINCE cells by second: a script that asks again within the
+        # second (or, for older services, the minute) gets the same text back.
+        self._sinces: dict[int, str] = {}
+        self._text: str | None = None
 
     def render(self, rows: Sequence[StatusRow], colour: bool) -> str:
         if not (
@@ -58,7 +62,7 @@ class StatusTable:
             and all(map(operator.is_, rows, self._rows))
         ):
             self._fixed, self._infos = _fixed_columns(rows, colour)
-            self._rows, self._colour = rows, colour
+            self._rows, self._colour, self._text = rows, colour, None
         now = time.time()
         sinces = [row.since for row in rows]
         seconds = list(map(int, sinces))
@@ -66,6 +70,8 @@ class StatusTable:
         ages = {second: age(since, now) for second, since in firsts.items()}
         width = max(5, *map(len, ages.values())) if ages else 5
         padded = {second: shown.ljust(width) + "  " for second, shown in ages.items()}
+        if self._text is not None and padded == self._sinces:
+            return self._text
         header = self._fixed[0] + "SINCE".ljust(width) + "  INFO"
         if colour:
             header = "\x1b[1m" + header + "\x1b[0m"
@@ -73,7 +79,8 @@ class StatusTable:
         lines = map(
             str.rstrip, map(str.__add__, map(str.__add__, self._fixed[1:], shown), self._infos)
         )
-        return "\n".join((header, *lines))
+        self._sinces, self._text = padded, "\n".join((header, *lines))
+        return self._text
 
 
 def _fixed_columns(rows: Sequence[StatusRow], colour: bool) -> tuple[list[str], list[str]]:
