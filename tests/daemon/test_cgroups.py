@@ -50,8 +50,8 @@ def test_a_stray_moved_early_survives_the_kill_queued_before_its_own_move(
     env = {**os.environ, "CORRAL_SOCKET": SOCKET, "CORRAL_JOB": "web"}
     child = subprocess.Popen(["sleep", "30"], env=env)
     try:
-        groups._move_strays()  # the look for strays, in the moment before the batch
-        assert child.pid in groups.pids("web"), "the look for strays did not move the main"
+        groups._move(child.pid, groups.path("web"))  # as the look for strays does, early
+        assert child.pid in groups.pids("web")
         groups.kill_soon("web")  # the sweep after the predecessor's exit
         groups.place(child.pid, "web")  # the new main's own move, queued after it
         loop.run_until_complete(asyncio.sleep(0))  # the end of the turn: the handover

@@ -125,3 +125,47 @@ def test_a_ready_fd_child_gets_that_fd_and_no_other_by_either_path(
         fds = _fds_of(row["pid"])
         assert sorted(fds) == [0, 1, 2, fd], (name, fds)
         assert fds[fd].startswith("pipe:") and fds[fd] != fds[1]
+
+
+def test_with_many_fds_open_children_come_from_the_spawner_thread_and_get_the_same(
+    corral: Corral, tmp_path: Path
+) -> None:
+    """CORRAL_SPAWNER_FDS=0 sends every plain spawn through the thread that corral uses once
+    it holds a thousand fds: the children get what the in-place spawn gives them, the
+    daemon's output and readiness pipes work through the reopened ends, and the thread's fd
+    table holds nothing of corral's."""
+    corral.write(
+        f"""
+        [service.plain]
+        script = "echo hello from plain; echo >&3; exec sleep 60"
+        ready_fd = 3
+
+        [service.placed]
+        exec = ["sleep", "60"]
+        cwd = "{tmp_path}"
+
+        [service.flaky]
+        script = "echo run; sleep 0.2; exit 3"
+        restart = "always"
+        """
+    )
+    corral.up(env={"CORRAL_SPAWNER_FDS": "0"})
+    row = corral.wait_state("plain", "running")
+    assert row["ready"] is True
+    fds = _fds_of(row["pid"])
+    assert sorted(fds) == [0, 1, 2, 3], fds
+    assert fds[0] == "/dev/null"
+    assert fds[1] == fds[2] and fds[1].startswith("pipe:") and fds[3].startswith("pipe:")
+    assert os.getpgid(row["pid"]) == row["pid"]
+    assert int(_status_field(row["pid"], "SigIgn"), 16) & 0x7FFFFFFF == 0
+    assert int(_status_field(row["pid"], "SigBlk"), 16) == 0
+    assert sorted(_fds_of(corral.wait_state("placed", "running")["pid"])) == [0, 1, 2]
+    wait_until(lambda: corral.one("flaky")["restarts"] >= 2, 10, "two respawns of flaky")
+    wait_until(lambda: "hello from plain" in corral.ok("logs", "plain"), 5, "plain's output")
+    assert corral.ok("logs", "flaky").count("run") >= 2
+    assert corral.process is not None
+    tables = {
+        task: len(os.listdir(f"/proc/{corral.process.pid}/task/{task}/fd"))
+        for task in os.listdir(f"/proc/{corral.process.pid}/task")
+    }
+    assert min(tables.values()) == 3 and max(tables.values()) > 10, tables
