@@ -22,7 +22,7 @@ from msgspec import Struct
 
 from corral.core.config import Command, Definition
 from corral.core.expand import expand, parse_env_file
-from corral.daemon.spawner import spawn_through, spawner_for
+from corral.daemon.spawner import spawn_through
 
 
 class SpawnError(Exception):
@@ -166,12 +166,10 @@ def _posix_spawn(
     close-on-exec (Python's default; the daemon marks the ones it inherited at start). Once
     corral holds many fds, the spawner thread does it."""
     program = _executable(argv[0], env)
-    spawner = spawner_for(output_fd)
-    if spawner is not None:
-        fds = [(1, output_fd), (2, output_fd)] + ([extra_fd] if extra_fd is not None else [])
-        pid = spawn_through(spawner, program, argv, env, fds, _RESET_SIGNALS)
-        if pid is not None:
-            return pid
+    fds = [(1, output_fd), (2, output_fd)] + ([extra_fd] if extra_fd is not None else [])
+    pid = spawn_through(output_fd, program, argv, env, fds, _RESET_SIGNALS)
+    if pid is not None:
+        return pid
     actions: list[tuple[Any, ...]] = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_DUP2, output_fd, 1),

@@ -140,22 +140,20 @@ def _unshare_fd_table() -> None:
 _spawner = Spawner()
 
 
-def spawner_for(fd: int) -> Spawner | None:
-    """The process's spawner if a spawn whose newest fd is ``fd`` should use it."""
-    return _spawner if _spawner.wanted(fd) else None
-
-
 def spawn_through(
-    spawner: Spawner,
+    newest_fd: int,
     program: str,
     argv: list[str],
     env: Mapping[str, str],
     fds: list[tuple[int, int]],
     sigdef: tuple[int, ...],
 ) -> int | None:
-    """The thread's spawn; None where it could not be used or failed, so that the caller
-    spawns in place (whose error, if the spawn fails again, is the one the user sees: the
-    thread's could come from its reopening of the pipe ends)."""
+    """The thread's spawn, if corral holds enough fds for it to pay (``newest_fd`` is the
+    fd made for this child); None where it is not wanted, could not be used, or failed, so
+    that the caller spawns in place (whose error, if the spawn fails again, is the one the
+    user sees: the thread's could come from its reopening of the pipe ends)."""
+    if not _spawner.wanted(newest_fd):
+        return None
     with contextlib.suppress(OSError, RuntimeError):
-        return spawner.spawn(program, argv, env, fds, sigdef)
+        return _spawner.spawn(program, argv, env, fds, sigdef)
     return None
