@@ -40,8 +40,9 @@ class StatusTable:
     """The status table, made by the daemon, which keeps one of these: everything but the
     SINCE column is kept while the rows are the same objects (the supervisor hands out the
     same row while nothing in it changed), so a status of a thousand idle services only
-    redoes the ages, and nothing more while no age shown has changed. Columns are built a column at a time (one comprehension and one
-    ``ljust`` pass each), twice as fast as formatting row by row."""
+    redoes the ages, and nothing more while no age shown has changed. Columns are built a
+    column at a time (one comprehension and one ``ljust`` pass each), twice as fast as
+    formatting row by row."""
 
     __slots__ = ("_colour", "_fixed", "_infos", "_rows", "_sinces", "_text")
 
