@@ -8,8 +8,6 @@ CorralError                 exit_code 1 unless a subclass says otherwise
 └── DaemonUnreachable       exit 4: no daemon answers on the socket
 """
 
-from __future__ import annotations
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2

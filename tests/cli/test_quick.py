@@ -1,4 +1,4 @@
-"""The fast ``corral status`` path: its hand-rolled argv parsing and reply handling."""
+"""The quick CLI path: its hand-rolled argv parsing, request encoding and reply handling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.cli.quick import OK_PREFIX, json_string, parse_json, parse_status, plain_result
+from corral.cli.address import parse_targets
+from corral.cli.quick import (
+    OK_PREFIX,
+    json_string,
+    parse_json,
+    parse_status,
+    parse_words,
+    plain_result,
+    targets_json,
+)
+from corral.errors import UsageError
 
 
 @pytest.mark.parametrize(
@@ -68,3 +78,38 @@ def test_a_plain_table_takes_the_fast_path_and_a_coloured_one_does_not() -> None
     assert plain_result(OK_PREFIX + b'"\\u001b[1mNAME\\u001b[0m"}\n') is None
     assert plain_result(OK_PREFIX + b'[{"name":"web"}]}\n') is None
     assert plain_result(OK_PREFIX + b'""}\n') == b""
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["web"], (False, None, ["web"])),
+        (["web", "--no-wait", "db:main"], (True, None, ["web", "db:main"])),
+        (["getty", "TTY=tty1", "--socket=/s"], (False, "/s", ["getty", "TTY=tty1"])),
+    ],
+)
+def test_goal_verbs_take_addresses_and_no_wait(
+    argv: list[str], expected: tuple[bool, str | None, list[str]]
+) -> None:
+    assert parse_words(argv, "--no-wait", addresses=True) == expected
+
+
+@pytest.mark.parametrize("argv", [["-h"], ["--no-wait"], ["web", "--json"], ["web", ""]])
+def test_a_verb_without_that_flag_goes_to_the_full_parser(argv: list[str]) -> None:
+    assert parse_words(argv, None, addresses=True) is None
+
+
+WORDS = st.text(alphabet=st.characters(codec="utf-8"), min_size=1).filter(
+    lambda w: not w.startswith("-")
+)
+
+
+@given(st.lists(WORDS, min_size=1, max_size=6))
+def test_targets_are_encoded_as_json_dumps_would(words: list[str]) -> None:
+    import json
+
+    try:
+        targets = parse_targets(words)
+    except UsageError:
+        return
+    assert json.loads(targets_json(targets)) == targets

@@ -1,13 +1,14 @@
 """Parse instance addresses: ``NAME``, ``NAME:INSTANCE``, ``NAME KEY=VALUE...``."""
 
-from __future__ import annotations
-
-from typing import Any
-
 from corral.errors import UsageError
 
+# Imported by the quick CLI path: no ``__future__`` or ``typing`` at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-def parse_targets(words: list[str]) -> list[dict[str, Any]]:
+
+def parse_targets(words: list[str]) -> "list[dict[str, Any]]":
     """Words as protocol targets; ``KEY=VALUE`` belongs to the name before it."""
     targets: list[dict[str, Any]] = []
     for word in words:

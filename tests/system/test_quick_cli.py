@@ -1,0 +1,118 @@
+"""The quick CLI path (``start``, ``stop``, ``restart``, ``reload``, ``down``, ``status``):
+it skips argparse, and says and exits exactly what the full CLI does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.system.conftest import Corral, pid_alive, wait_until
+
+CONFIG = """
+[service.web]
+exec = ["sh", "-c", "trap '' HUP; exec sleep 60"]  # a reload leaves it running
+
+[service.calm]
+exec = ["sleep", "60"]
+
+[service.broken]
+exec = ["sh", "-c", "exit 3"]
+restart = "no"
+autostart = false
+
+[service.tty]
+exec = ["sleep", "60"]
+instance = "${TTY}"
+autostart = false
+"""
+
+#: The ``corral`` command, saying which modules it loads.
+QUICK = [sys.executable, "-X", "importtime", "-m", "corral"]
+FULL = [sys.executable, "-c", "import sys; from corral.cli.main import main; sys.exit(main())"]
+
+#: Each run twice, the full CLI first; all of them are idempotent, so both see one state.
+CASES = [
+    ["start", "web"],
+    ["start", "web", "calm"],
+    ["stop", "calm", "--no-wait"],
+    ["start", "--no-wait", "calm"],
+    ["restart", "calm"],
+    ["start", "tty", "TTY=tty1"],
+    ["start", "tty:tty2"],
+    ["stop", "tty"],
+    ["reload", "web"],
+    ["reload", "broken"],  # 1: not running, nothing to reload
+    ["start", "nosuch"],  # 3
+    ["stop", "web", "nosuch"],
+    ["start", "TTY=tty1"],  # 2: KEY=VALUE before any name
+    ["start", "broken"],  # 1: failed to start
+    ["status", "web", "--json"],
+    ["status", "nosuch"],
+]
+
+
+def _split(stderr: str) -> tuple[list[str], str]:
+    """``-X importtime`` lines (the modules loaded) apart from what the CLI said."""
+    lines = stderr.splitlines(keepends=True)
+    imports = [line.split("|")[-1].strip() for line in lines if line.startswith("import time:")]
+    return imports, "".join(line for line in lines if not line.startswith("import time:"))
+
+
+def test_the_quick_path_says_and_exits_what_the_full_cli_does(corral: Corral) -> None:
+    corral.write(CONFIG)
+    corral.up()
+    corral.wait_state("web", "running")
+    for args in CASES:
+        full = subprocess.run([*FULL, *args], cwd=corral.root, env=corral.env(),
+                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        quick = subprocess.run([*QUICK, *args], cwd=corral.root, env=corral.env(),
+                               capture_output=True, text=True, timeout=30)  # fmt: skip
+        imports, said = _split(quick.stderr)
+        assert "argparse" not in imports, f"corral {' '.join(args)} took the full parser"
+        if args[0] == "status":  # the pid and age in the rows may differ between the two
+            assert (quick.returncode, said) == (full.returncode, full.stderr), args
+            continue
+        assert (quick.returncode, quick.stdout, said) == (
+            full.returncode,
+            full.stdout,
+            full.stderr,
+        ), args
+    assert corral.one("calm")["state"] == "running"
+    assert {r["instance"] for r in corral.status("tty") if r["state"] == "running"} == set()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["down"], ["start", "web"], ["stop", "web", "--no-wait"], ["reload", "web"]],
+)
+def test_no_daemon_is_exit_4_with_the_same_message(corral: Corral, args: list[str]) -> None:
+    quick = corral.run(*args)
+    full = subprocess.run([*FULL, *args], cwd=corral.root, env=corral.env(),
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert quick.returncode == full.returncode == 4
+    assert quick.stderr == full.stderr
+    assert "cannot reach corral" in quick.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["start"], ["down", "web"], ["reload", "--no-wait", "web"], ["stop", "--help"]]
+)
+def test_what_the_quick_path_does_not_know_gets_argparse(corral: Corral, args: list[str]) -> None:
+    result = corral.run(*args)
+    expected = 0 if "--help" in args else 2
+    assert result.returncode == expected
+    assert "usage: corral" in result.stdout + result.stderr
+
+
+def test_down_through_the_quick_path_stops_everything(corral: Corral) -> None:
+    corral.write(CONFIG)
+    process = corral.up()
+    pid = corral.wait_state("web", "running")["pid"]
+    result = subprocess.run([*QUICK, "down"], cwd=corral.root, env=corral.env(),
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 0
+    assert "argparse" not in _split(result.stderr)[0]
+    assert process.wait(timeout=30) == 0
+    wait_until(lambda: not pid_alive(pid), 5, "web's process to be gone")
