@@ -78,3 +78,46 @@ def test_a_kill_takes_what_was_in_the_cgroup_before_it(
         if child.poll() is None:
             child.kill()
             child.wait(timeout=5)
+
+
+def test_a_stray_caught_inside_execve_is_looked_at_again(
+    cgroups: tuple[Cgroups, asyncio.AbstractEventLoop],
+) -> None:
+    """The kernel shows an empty environment while a process is inside execve, so the look
+    for strays can miss one of ours there; it looks again while one reads empty. Here the
+    stray's environment stays empty for 30 ms, then it execs with corral's marks."""
+    groups, loop = cgroups
+    marks = f"CORRAL_SOCKET={SOCKET} CORRAL_JOB=late"
+    stray = subprocess.Popen(
+        ["env", "-i", "/bin/sh", "-c", f"sleep 0.03; exec env {marks} sleep 30"]
+    )
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        groups.place(other.pid, "web")  # a spawn: the mover looks for strays after it
+        loop.run_until_complete(asyncio.sleep(0))
+        _wait_for(lambda: stray.pid in groups.pids("late"), "the stray moved", timeout=2)
+    finally:
+        for child in (stray, other):
+            child.kill()
+            child.wait(timeout=5)
+
+
+def test_a_process_that_keeps_an_empty_environment_stops_the_looks(
+    cgroups: tuple[Cgroups, asyncio.AbstractEventLoop],
+) -> None:
+    """No look every 20 ms for ever: an idle corral makes no wakeups."""
+    groups, loop = cgroups
+    blank = subprocess.Popen(["env", "-i", "sleep", "30"])
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        groups.place(other.pid, "web")
+        loop.run_until_complete(asyncio.sleep(0))
+        last = Cgroups.BLANK_LOOKS + 1
+        _wait_for(lambda: groups._blank.get(blank.pid) == last, "the last look", timeout=2)
+        time.sleep(10 * Cgroups.SETTLE_SECONDS)
+        assert groups._blank.get(blank.pid) == last
+        assert blank.pid not in groups.pids("web")
+    finally:
+        for child in (blank, other):
+            child.kill()
+            child.wait(timeout=5)

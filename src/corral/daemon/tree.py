@@ -123,6 +123,8 @@ class Cgroups:
     # How long the mover waits for more moves before it looks for strays: one look per
     # burst of spawns (a cold start of thousands, a restart) rather than one per spawn.
     SETTLE_SECONDS = 0.02
+    # How many more looks a process in corral's cgroup with an empty environment gets.
+    BLANK_LOOKS = 5
 
     def __init__(self, home: str, root: str, socket: str, loop: asyncio.AbstractEventLoop) -> None:
         self.home = home  # corral's own cgroup directory, shared with whatever started it
@@ -134,6 +136,7 @@ class Cgroups:
         self._batch: list[tuple[int, int, str]] = []
         self._moves: queue.SimpleQueue[list[tuple[int, int, str]]] = queue.SimpleQueue()
         self._mover: threading.Thread | None = None
+        self._blank: dict[int, int] = {}  # pid -> looks that found its environment empty
 
     def path(self, label: str) -> str:
         return os.path.join(self.root, label.replace("/", "%2F") or "_")
@@ -174,8 +177,7 @@ class Cgroups:
             try:
                 batch = self._moves.get(timeout=settle)
             except queue.Empty:
-                self._move_strays()
-                settle = None
+                settle = self.SETTLE_SECONDS if self._move_strays() else None
                 continue
             moves_into = self._moves_into(batch)
             for index, (op, pid, path) in enumerate(batch):
@@ -238,20 +240,29 @@ class Cgroups:
         except OSError:  # gone already, or its cgroup is being removed
             pass
 
-    def _move_strays(self) -> None:
-        """Processes of ours still in corral's own cgroup: forked before their parent moved."""
+    def _move_strays(self) -> bool:
+        """Processes of ours still in corral's own cgroup: forked before their parent moved.
+        True: look again soon, for a process whose environment read empty. The kernel shows
+        none while a process is inside execve, and a stray caught there is one of ours as
+        often as not; a process that keeps an empty one is looked at only a few times."""
         me = os.getpid()
         try:
             with open(os.path.join(self.home, "cgroup.procs"), encoding="ascii") as procs:
                 pids = [pid for pid in map(int, procs.read().split()) if pid != me]
         except (OSError, ValueError):
-            return
+            return False
+        blank: dict[int, int] = {}
         for pid in pids:
             marks = _environ_marks(pid)
+            if marks is None:
+                blank[pid] = self._blank.get(pid, 0) + 1
+                continue
             if marks.get("CORRAL_SOCKET") != self.socket or "CORRAL_JOB" not in marks:
                 continue
             label = label_of(marks["CORRAL_JOB"], marks.get("CORRAL_INSTANCE", ""))
             self._move(pid, self.path(label))
+        self._blank = blank
+        return any(looks <= self.BLANK_LOOKS for looks in blank.values())
 
     def pids(self, label: str) -> list[int]:
         return self._members(self.path(label))
@@ -289,15 +300,18 @@ def _stat(pid: int) -> tuple[int, int] | None:
     return int(fields[1]), int(fields[2])
 
 
-def _environ_marks(pid: int) -> dict[str, str]:
-    """The ``CORRAL_*`` variables of a process's environment (empty if unreadable)."""
+def _environ_marks(pid: int) -> dict[str, str] | None:
+    """The ``CORRAL_*`` variables of a process's environment ({} if unreadable: gone); None
+    if the environment is empty, as the kernel shows it while the process is in execve."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as handle:
-            entries = handle.read().split(b"\0")
+            data = handle.read()
     except OSError:
         return {}
+    if not data:
+        return None
     found = {}
-    for entry in entries:
+    for entry in data.split(b"\0"):
         if entry.startswith(b"CORRAL_"):
             key, _, value = entry.partition(b"=")
             found[key.decode(errors="replace")] = value.decode(errors="replace")
@@ -305,7 +319,7 @@ def _environ_marks(pid: int) -> dict[str, str]:
 
 
 def _environ_has(pid: int, wanted: dict[str, str]) -> bool:
-    marks = _environ_marks(pid)
+    marks = _environ_marks(pid) or {}
     return all(marks.get(key) == value for key, value in wanted.items())
 
 
