@@ -22,7 +22,7 @@ from msgspec import Struct
 
 from corral.core.config import Command, Definition
 from corral.core.expand import expand, parse_env_file
-from corral.daemon.spawner import spawn_through
+from corral.daemon.spawner import STDIN_ON_NULL, spawn_through
 
 
 class SpawnError(Exception):
@@ -171,7 +171,7 @@ def _posix_spawn(
     if pid is not None:
         return pid
     actions: list[tuple[Any, ...]] = [
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        STDIN_ON_NULL,
         (os.POSIX_SPAWN_DUP2, output_fd, 1),
         (os.POSIX_SPAWN_DUP2, output_fd, 2),
     ]

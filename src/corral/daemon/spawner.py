@@ -38,6 +38,8 @@ from typing import Any
 
 #: The fd number from which a spawn goes through the thread (see the module's docstring).
 THRESHOLD = int(os.environ.get("CORRAL_SPAWNER_FDS", "1000"))
+#: Every spawned process's first action, whichever way it is spawned: stdin on /dev/null.
+STDIN_ON_NULL = (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)
 
 _CLONE_FILES = 0x400
 _Request = tuple[str, list[str], Mapping[str, str], list[tuple[Any, ...]], tuple[int, ...]]
@@ -75,7 +77,7 @@ class Spawner:
         Raises OSError as ``os.posix_spawn`` does; RuntimeError if the thread is unusable."""
         if self._thread is None:
             self._start()
-        actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
+        actions: list[tuple[Any, ...]] = [STDIN_ON_NULL]
         opened: dict[int, int] = {}
         for target, source in fds:
             if source in opened:  # the same end twice (stdout and stderr): one open
