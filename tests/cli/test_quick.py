@@ -113,3 +113,11 @@ def test_targets_are_encoded_as_json_dumps_would(words: list[str]) -> None:
     except UsageError:
         return
     assert json.loads(targets_json(targets)) == targets
+
+
+def test_the_exit_codes_are_the_contracts() -> None:
+    from corral import errors
+    from corral.cli import quick
+
+    for name in ("EXIT_FAILED", "EXIT_USAGE", "EXIT_NO_SUCH_SERVICE", "EXIT_UNREACHABLE"):
+        assert getattr(quick, name) == getattr(errors, name)
