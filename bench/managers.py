@@ -277,6 +277,10 @@ class Daemontools(_ScanDir):
         return ["sh", "-c", 'svstat "$0"/*', str(self.svc)]
 
     def stop_all(self) -> None:
+        # As daemontools' own shutdown goes: svscan first, or its rescan (every 5 s) starts a
+        # supervise again that -x let go, and that one starts its service again.
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGTERM)
         subprocess.run(["sh", "-c", 'svc -dx "$0"/*', str(self.svc)], timeout=60)
 
 
