@@ -8,6 +8,10 @@ CorralError                 exit_code 1 unless a subclass says otherwise
 └── DaemonUnreachable       exit 4: no daemon answers on the socket
 """
 
+TYPE_CHECKING = False  # no typing at run time: every CLI call imports this module
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -80,3 +84,19 @@ class OperationFailed(CorralError):
 
 class DaemonUnreachable(CorralError):
     exit_code = EXIT_UNREACHABLE
+
+
+def reported(command: "Callable[[], int]") -> int:
+    """Run a CLI command; its exit code, or, for an error corral raised on purpose, the
+    error's own after saying it on stderr (130 for ^C, 0 for a reader that went away)."""
+    import sys
+
+    try:
+        return int(command())
+    except CorralError as exc:
+        print(f"corral: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK

@@ -13,6 +13,7 @@ from corral.cli.quick import (
     json_string,
     parse_json,
     parse_status,
+    parse_up,
     parse_words,
     plain_result,
     targets_json,
@@ -121,3 +122,30 @@ def test_the_exit_codes_are_the_contracts() -> None:
 
     for name in ("EXIT_FAILED", "EXIT_USAGE", "EXIT_NO_SUCH_SERVICE", "EXIT_UNREACHABLE"):
         assert getattr(quick, name) == getattr(errors, name)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], ([], False, None, None)),
+        (
+            ["-c", "a.toml", "--config", "b", "--config=c"],
+            (["a.toml", "b", "c"], False, None, None),
+        ),
+        (["-d", "--socket", "/s"], ([], True, "/s", None)),
+        (["--detach", "--socket=/s", "--ready-fd", "7"], ([], True, "/s", 7)),
+        (["--ready-fd=3"], ([], False, None, 3)),
+    ],
+)
+def test_up_arguments_take_the_fast_path(
+    argv: list[str], expected: tuple[list[str], bool, str | None, int | None]
+) -> None:
+    assert parse_up(argv) == expected
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-h"], ["-c"], ["-c", "-d"], ["--conf", "x"], ["-dc", "x"], ["--ready-fd", "x"], ["x"]],
+)
+def test_up_arguments_it_does_not_know_go_to_argparse(argv: list[str]) -> None:
+    assert parse_up(argv) is None

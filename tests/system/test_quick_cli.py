@@ -1,5 +1,5 @@
-"""The quick CLI path (``start``, ``stop``, ``restart``, ``reload``, ``down``, ``status``):
-it skips argparse, and says and exits exactly what the full CLI does."""
+"""The quick CLI path (``start``, ``stop``, ``restart``, ``reload``, ``down``, ``status``,
+``up``): it skips argparse, and says and exits exactly what the full CLI does."""
 
 from __future__ import annotations
 
@@ -116,3 +116,17 @@ def test_down_through_the_quick_path_stops_everything(corral: Corral) -> None:
     assert "argparse" not in _split(result.stderr)[0]
     assert process.wait(timeout=30) == 0
     wait_until(lambda: not pid_alive(pid), 5, "web's process to be gone")
+
+
+def test_up_takes_the_quick_path_and_runs_the_daemon(corral: Corral) -> None:
+    corral.write(CONFIG)
+    with open(corral.output, "ab") as out:
+        corral.process = subprocess.Popen(
+            [*QUICK, "up", "-c", "corral.toml"], cwd=corral.root, env=corral.env(),
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    wait_until(corral.ping, 15, "the daemon's socket")
+    corral.wait_state("web", "running")
+    imports, _ = _split(corral.log())
+    assert "corral.daemon.loop" in imports
+    assert "argparse" not in imports

@@ -14,7 +14,7 @@ from typing import Any
 
 from corral.cli.address import parse_targets
 from corral.control.paths import client_socket
-from corral.errors import EXIT_FAILED, EXIT_OK, CorralError, UsageError
+from corral.errors import EXIT_FAILED, EXIT_OK, UsageError, reported
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -35,79 +35,9 @@ def _print_json(value: Any) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from corral.control.paths import STATE_DIR, daemon_socket
-    from corral.daemon.sources import default_sources, project_dir
+    from corral.cli.up import run_up
 
-    cwd = os.getcwd()
-    sources = [os.path.abspath(p) for p in args.config] or default_sources(cwd)
-    project = project_dir(sources, cwd)
-    socket_path = daemon_socket(args.socket, project)
-    state_dir = (
-        "/var/log/corral"
-        if os.getpid() == 1 and not args.config
-        else os.path.join(project, STATE_DIR)
-    )
-    if args.detach:
-        return _detach(args, sources, socket_path, state_dir)
-    from corral.daemon.loop import serve
-
-    return serve(sources, socket_path, state_dir, args.ready_fd)
-
-
-def _detach(args: argparse.Namespace, sources: list[str], socket_path: str, state_dir: str) -> int:
-    """Start the daemon in its own session; return once its socket accepts (or it failed)."""
-    import select
-    import subprocess
-    import time
-
-    os.makedirs(state_dir, exist_ok=True)
-    log_path = os.path.join(state_dir, "corral.log")
-    read_end, write_end = os.pipe()
-    argv = [
-        sys.executable,
-        "-m",
-        "corral",
-        "up",
-        "--socket",
-        socket_path,
-        "--ready-fd",
-        str(write_end),
-    ]
-    for source in sources:
-        argv += ["-c", source]
-    with open(log_path, "ab") as log:
-        start = log.tell()
-        child = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            pass_fds=(write_end,),
-            start_new_session=True,
-        )
-    os.close(write_end)
-    deadline = time.monotonic() + 30
-    message = b""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        chunk = os.read(read_end, 64)
-        if not chunk:
-            break
-        message += chunk
-        if b"ready" in message:
-            os.close(read_end)
-            print(f"corral: running in the background (pid {child.pid}), socket {socket_path}")
-            return EXIT_OK
-    os.close(read_end)
-    if child.poll() is None:
-        print(f"corral: the daemon did not become ready; see {log_path}", file=sys.stderr)
-        return EXIT_FAILED
-    with open(log_path, "rb") as log:
-        log.seek(start)
-        sys.stderr.write(log.read().decode("utf-8", "replace"))
-    return EXIT_FAILED
+    return run_up(args.config, args.detach, args.socket, args.ready_fd)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -451,15 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    try:
-        return int(args.func(args))
-    except CorralError as exc:
-        print(f"corral: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
+    return reported(lambda: args.func(args))
 
 
 if __name__ == "__main__":

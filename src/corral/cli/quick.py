@@ -1,5 +1,5 @@
 """The fast path of the commands scripts run in loops: ``status``, ``start``, ``stop``,
-``restart``, ``reload`` and ``down``.
+``restart``, ``reload`` and ``down``; and of ``up``, whose start it shortens.
 
 It imports only ``os``, ``sys`` and ``_socket`` (argparse, ``socket``, ``typing``, and
 ``json`` with the ``re`` it pulls in, together cost more than the rest of the call: a
@@ -60,6 +60,36 @@ def parse_words(
         else:
             names.append(word)
     return flagged, socket_path, names
+
+
+def parse_up(argv: list[str]) -> tuple[list[str], bool, str | None, int | None] | None:
+    """``up [-c PATH]... [-d] [--socket PATH]`` → (configs, detach, socket, ready fd); None if
+    the arguments need the full parser (abbreviations, joined flags, a missing value)."""
+    configs: list[str] = []
+    detach = False
+    socket_path = None
+    ready_fd = None
+    words = iter(argv)
+    for word in words:
+        flag, joined, value = word.partition("=") if word.startswith("--") else (word, "", "")
+        if flag in ("-c", "--config", "--socket", "--ready-fd"):
+            if not joined:
+                value = next(words, "")
+            if not value or value.startswith("-"):
+                return None
+            if flag == "--socket":
+                socket_path = value
+            elif flag == "--ready-fd":
+                if not value.isdigit():
+                    return None
+                ready_fd = int(value)
+            else:
+                configs.append(value)
+        elif word in ("-d", "--detach"):
+            detach = True
+        else:
+            return None
+    return configs, detach, socket_path, ready_fd
 
 
 def parse_status(argv: list[str]) -> tuple[bool, str | None, list[str]] | None:
@@ -263,6 +293,11 @@ def main() -> None:
             code = 130
         if code is not None:
             leave(code)
+    elif command == "up" and (parsed := parse_up(argv[1:])) is not None:
+        from corral.cli.up import run_up
+        from corral.errors import reported
+
+        sys.exit(reported(lambda: run_up(*parsed)))  # a normal exit: the daemon's files close
     from corral.cli.main import main as full
 
     sys.exit(full(argv))

@@ -42,9 +42,15 @@ def socket_in_use(path: str) -> bool:
 
 class Daemon:
     def __init__(
-        self, sources: list[str], socket_path: str, state_dir: str, ready_fd: int | None
+        self,
+        sources: list[str],
+        socket_path: str,
+        state_dir: str,
+        ready_fd: int | None,
+        probe: CgroupProbe | None,
     ) -> None:
         self.sources = sources
+        self._probe = probe
         self.socket_path = socket_path
         self.state_dir = state_dir
         self.ready_fd = ready_fd
@@ -58,7 +64,7 @@ class Daemon:
         # Until every service is started: see _settle_memory. Not for the imports before:
         # their garbage, left to one late collection, took 0.3 MB more for good.
         gc.disable()
-        probe = CgroupProbe() if os.environ.get("CORRAL_CGROUPS") != "0" else None
+        probe = self._probe
         problem = self._load()
         if problem is not None:
             if probe is not None:
@@ -189,5 +195,13 @@ def _settle_memory() -> None:
     gc.enable()
 
 
-def serve(sources: list[str], socket_path: str, state_dir: str, ready_fd: int | None) -> int:
-    return asyncio.run(Daemon(sources, socket_path, state_dir, ready_fd).run())
+def serve(
+    sources: list[str],
+    socket_path: str,
+    state_dir: str,
+    ready_fd: int | None,
+    probe: CgroupProbe | None,
+) -> int:
+    """Run the daemon until it is told to exit; ``probe``, the cgroup test started early
+    (``probe_cgroups``), else none: no cgroups."""
+    return asyncio.run(Daemon(sources, socket_path, state_dir, ready_fd, probe).run())

@@ -62,6 +62,11 @@ def _write(path: str, text: str) -> None:
 _MOVE, _KILL, _REMOVE = 0, 1, 2  # what the mover does with a cgroup
 
 
+def probe_cgroups() -> CgroupProbe | None:
+    """Start the test of ``CgroupProbe``, unless ``CORRAL_CGROUPS=0`` turns cgroups off."""
+    return None if os.environ.get("CORRAL_CGROUPS") == "0" else CgroupProbe()
+
+
 class CgroupProbe:
     """Whether corral may create cgroups and move processes out of its own, found out while
     the caller does other work (the configuration's parse). The test, moving corral to where
