@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corral.cli.address import parse_targets
@@ -149,3 +149,52 @@ def test_up_arguments_take_the_fast_path(
 )
 def test_up_arguments_it_does_not_know_go_to_argparse(argv: list[str]) -> None:
     assert parse_up(argv) is None
+
+
+# -- the quick parsers against argparse: whatever the quick path takes, argparse reads alike --
+
+TOKENS = st.sampled_from(
+    ["-c", "--config", "--config=b.toml", "-d", "--detach", "--socket", "--socket=/s",
+     "--ready-fd", "--ready-fd=4", "3", "a.toml", "web", "db:main", "TTY=tty1", "--json",
+     "--no-wait", "-x", "--conf", "--sock", "-h", "", "-", "--socket=", "--config=", "-c=x",
+     "-cx", "--ready-fd=x", "-5", "--no-wait=1", "--json=1", "-dc", "a=b", ":x"]
+)  # fmt: skip
+
+
+def _argparse(command: str, argv: list[str]) -> object | None:
+    """The full CLI's reading of ``corral COMMAND ARGV``; None where it refuses it."""
+    import contextlib
+    import io
+
+    from corral.cli.main import build_parser
+
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return build_parser(command).parse_args([command, *argv])
+        except SystemExit:
+            return None
+
+
+@settings(max_examples=500)
+@given(st.lists(TOKENS, max_size=6))
+def test_up_reads_as_argparse_does(argv: list[str]) -> None:
+    quick = parse_up(argv)
+    if quick is None:
+        return
+    full = _argparse("up", argv)
+    assert full is not None, argv
+    assert quick == (full.config, full.detach, full.socket, full.ready_fd)  # type: ignore[attr-defined]
+
+
+@given(
+    st.sampled_from(["start", "stop", "restart", "reload", "status"]), st.lists(TOKENS, max_size=6)
+)
+def test_verbs_and_status_read_as_argparse_does(command: str, argv: list[str]) -> None:
+    flag = {"status": "--json", "reload": None}.get(command, "--no-wait")
+    quick = parse_words(argv, flag, addresses=command != "status")
+    if quick is None or (command != "status" and not quick[2]):
+        return  # the full CLI's (a verb without names is its usage error)
+    full = _argparse(command, argv)
+    assert full is not None, argv
+    flagged = full.json if command == "status" else getattr(full, "no_wait", False)  # type: ignore[attr-defined]
+    assert quick == (flagged, full.socket, full.names), argv  # type: ignore[attr-defined]

@@ -52,8 +52,8 @@ def parse_words(
             flagged = True
         elif word == "--socket":
             socket_path = next(words, None)
-            if socket_path is None:
-                return None
+            if socket_path is None or socket_path.startswith("-"):
+                return None  # argparse's error: a flag where the path should be
         elif word.startswith("--socket="):
             socket_path = word.partition("=")[2]
         elif word.startswith("-") or not word or ("=" in word and not addresses):
