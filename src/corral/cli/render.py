@@ -44,31 +44,39 @@ class StatusTable:
     column at a time (one comprehension and one ``ljust`` pass each), twice as fast as
     formatting row by row."""
 
-    __slots__ = ("_colour", "_fixed", "_infos", "_rows", "_sinces", "_text")
+    __slots__ = ("_colour", "_firsts", "_fixed", "_infos", "_rows", "_seconds", "_sinces", "_text")
 
     def __init__(self) -> None:
         self._rows: Sequence[StatusRow] = ()
         self._colour = False
         # The header's and each row's NAME to RESTARTS, padded and joined; each row's INFO.
         self._fixed, self._infos = _fixed_columns((), colour=False)
+        # Each row's since by the second, and one since per distinct second.
+        self._seconds: list[int] = []
+        self._firsts: dict[int, float] = {}
         # The last table and its SINCE cells by second: a script that asks again within the
         # second (or, for older services, the minute) gets the same text back.
         self._sinces: dict[int, str] = {}
         self._text: str | None = None
 
     def render(self, rows: Sequence[StatusRow], colour: bool) -> str:
-        if not (
-            colour is self._colour
-            and len(rows) == len(self._rows)
-            and all(map(operator.is_, rows, self._rows))
-        ):
-            self._fixed, self._infos = _fixed_columns(rows, colour)
-            self._rows, self._colour, self._text = rows, colour, None
+        """The table of ``rows``; the very list of last time (the supervisor keeps it while
+        nothing shown changed) costs only its ages, once per distinct second."""
+        if rows is not self._rows or colour is not self._colour:
+            if not (
+                colour is self._colour
+                and len(rows) == len(self._rows)
+                and all(map(operator.is_, rows, self._rows))
+            ):
+                self._fixed, self._infos = _fixed_columns(rows, colour)
+                self._colour, self._text = colour, None
+            self._rows = rows
+            sinces = [row.since for row in rows]
+            self._seconds = list(map(int, sinces))
+            self._firsts = dict(zip(self._seconds, sinces, strict=True))
+        seconds = self._seconds
         now = time.time()
-        sinces = [row.since for row in rows]
-        seconds = list(map(int, sinces))
-        firsts = dict(zip(seconds, sinces, strict=True))  # ages: once per distinct second
-        ages = {second: age(since, now) for second, since in firsts.items()}
+        ages = {second: age(since, now) for second, since in self._firsts.items()}
         width = max(5, *map(len, ages.values())) if ages else 5
         padded = {second: shown.ljust(width) + "  " for second, shown in ages.items()}
         if self._text is not None and padded == self._sinces:

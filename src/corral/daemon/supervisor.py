@@ -88,6 +88,11 @@ class Supervisor:
         self._checks: dict[Runtime, None] = {}  # instances whose hold to look at, in order
         self._idle: dict[Runtime, None] = {}  # came to rest: maybe something to forget
         self._draining = False
+        # Bumped wherever anything a status row shows changes, or which rows there are:
+        # while it stands, a status of every service is the list kept last time
+        # (``status``), which spares a cold daemon touching a thousand instances.
+        self._shown_epoch = 0
+        self._shown_kept: tuple[int, float, list[StatusRow]] | None = None
         self.jobs: dict[str, Job] = {}
         self.graph: Graph = graph if graph is not None else graph_of(definitions)
         #: Each service and those whose holds its changes may decide (from ``graph``).
@@ -127,6 +132,7 @@ class Supervisor:
                 rt, item = self._queue.popleft()
                 before = rt.inst
                 rt.inst, effects = step(rt.inst, rt.definition.policy, item, self._clock())
+                self._shown_epoch += 1
                 for effect in effects:
                     self._apply(rt, effect)
                 after = rt.inst
@@ -321,6 +327,7 @@ class Supervisor:
             self._cgroups.place(child.pid, label(rt))
         rt.children[kind] = child
         rt.groups[kind] = child.pgid
+        self._shown_epoch += 1
         output = Capture(
             self._loop,
             read_end,
@@ -405,6 +412,7 @@ class Supervisor:
         if rt.children.get(kind) is not child:
             return  # a launcher that handed over its main role (MAINPID=) is no one now
         del rt.children[kind]
+        self._shown_epoch += 1
         if kind is ProcessKind.MAIN and rt.readiness is not None:
             forking = rt.definition.type is ServiceType.FORKING
             if forking and status == 0 and rt.inst.state is State.SPAWNED:
@@ -496,6 +504,7 @@ class Supervisor:
             return
         if "STATUS" in fields:
             rt.status_text = fields["STATUS"]
+            self._shown_epoch += 1
         if "MAINPID" in fields and fields["MAINPID"].isdigit():
             self._adopt_main(rt, int(fields["MAINPID"]))
         if fields.get("STOPPING") == "1":
@@ -579,6 +588,7 @@ class Supervisor:
             return
         child = Child(pid, pgid, ours=False)
         rt.children[ProcessKind.MAIN] = child
+        self._shown_epoch += 1
         self._reaper.adopt(
             pid, lambda status, sig: self._exited(rt, ProcessKind.MAIN, child, status, sig)
         )
@@ -639,6 +649,7 @@ class Supervisor:
         if inst.state in (State.WAITING, State.FAILED):
             self._idle[rt] = None  # maybe an instance or a removed service to forget
             rt.status_text = ""
+            self._shown_epoch += 1
             if self._cgroups is not None and not rt.oneoffs:
                 self._cgroups.remove_soon(label(rt))
 
@@ -803,6 +814,7 @@ class Supervisor:
         name = job.definition.name
         rt = Runtime(job.definition, Instance(job=name, key=key, since=self._clock()))
         job.instances[key] = rt
+        self._shown_epoch += 1
         return rt
 
     def instance_for(self, job: Job, env: Mapping[str, str], why: str) -> Runtime | None:
@@ -824,6 +836,7 @@ class Supervisor:
         if rt.inst.state in (State.WAITING, State.FAILED):
             rt.definition = self.jobs[rt.inst.job].definition
             rt.env = dict(env or {})
+            self._shown_epoch += 1
 
     def _forget_if_idle(self, rt: Runtime) -> None:
         """A stopped instance of an instantiated job goes away (Upstart's rule); a failed one
@@ -839,10 +852,12 @@ class Supervisor:
         keyed = job.definition.instance is not None or rt.inst.key != ""
         if keyed and rt.inst.state is State.WAITING and _at_rest(rt):
             del job.instances[rt.inst.key]
+            self._shown_epoch += 1
 
     def _drop_job(self, job: Job) -> None:
         name = job.definition.name
         del self.jobs[name]
+        self._shown_epoch += 1
         if job.log is not None:
             job.log.close()
         self._say_corral(f"{name}: removed from the configuration, and now stopped: gone")
@@ -861,6 +876,7 @@ class Supervisor:
         job = self.jobs.get(rt.inst.job)
         if job is not None and not job.removed:
             rt.definition = job.definition
+            self._shown_epoch += 1
 
     def reconfigure(self, definitions: Mapping[str, Definition]) -> dict[str, list[Any]]:
         """Make ``definitions`` current (a reload that loaded cleanly). Running instances keep
@@ -868,6 +884,7 @@ class Supervisor:
         services that autostart are started; removed ones stay until they stop."""
         summary: dict[str, list[Any]] = {"added": [], "changed": [], "applied": [], "removed": []}
         clock = self._clock()
+        self._shown_epoch += 1  # services, definitions and staleness below
         for name, new in definitions.items():
             job = self.jobs.get(name)
             if job is None:
@@ -982,11 +999,14 @@ class Supervisor:
         chosen: dict[Runtime, None] = {}
         targets = list(targets)
         if not targets:  # every service: no duplicates to weed out
-            return [
-                _status_row(rt, offset, rt.definition is not job.definition)
-                for job in self.jobs.values()
-                for rt in self._rows_of(job)
-            ]
+            kept = self._shown_kept
+            if kept is not None and kept[0] == self._shown_epoch and kept[1] == offset:
+                if CHECK_KEPT_STATUS:
+                    self._check_kept(kept[2], offset)
+                return kept[2]
+            rows = self._all_rows(offset)
+            self._shown_kept = (self._shown_epoch, offset, rows)
+            return rows
         for target in targets:
             job = self.job(target.name)
             if target.instance is None and not target.env:  # a bare name: every instance
@@ -1000,6 +1020,21 @@ class Supervisor:
             _status_row(rt, offset, stale=rt.definition is not jobs[rt.inst.job].definition)
             for rt in chosen
         ]
+
+    def _all_rows(self, offset: float) -> list[StatusRow]:
+        return [
+            _status_row(rt, offset, rt.definition is not job.definition)
+            for job in self.jobs.values()
+            for rt in self._rows_of(job)
+        ]
+
+    def _check_kept(self, kept: list[StatusRow], offset: float) -> None:
+        """``CORRAL_CHECK_STATUS=1`` (the system tests): a kept status must be what a fresh
+        one shows, or a change was made without bumping the epoch."""
+        fresh = self._all_rows(offset)
+        if fresh != kept:
+            wrong = [str(new) for old, new in zip(kept, fresh, strict=False) if old != new]
+            raise OperationFailed(f"kept status out of date: {wrong or 'other rows'}")
 
     def _wall_offset(self) -> float:
         """The wall clock less the loop's, for ``since``; the same value while it stays within
@@ -1061,6 +1096,7 @@ def _describe_outcome(outcome: Outcome, timeout: float) -> str:
 
 
 _MAIN = ProcessKind.MAIN
+CHECK_KEPT_STATUS = os.environ.get("CORRAL_CHECK_STATUS") == "1"
 
 
 def _status_row(rt: Runtime, offset: float, stale: bool) -> StatusRow:
