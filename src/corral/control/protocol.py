@@ -90,6 +90,12 @@ def encode(message: object) -> bytes:
     return _encoder.encode(message) + b"\n"
 
 
+def encoded(value: object) -> msgspec.Raw:
+    """``value`` encoded now, to be sent as it is in later replies (a result kept while
+    what it shows has not changed)."""
+    return msgspec.Raw(_encoder.encode(value))
+
+
 def ok(result: object = None) -> dict[str, object]:
     return {"ok": True, "result": result}
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from corral.cli.render import StatusTable, status_table
-from corral.control.protocol import Request
+from corral.control.protocol import Request, encoded
 from corral.control.server import Connection
 from corral.core.config import ENV_NAME
 from corral.core.expr import EVENT_NAME
@@ -37,6 +37,7 @@ class Commands:
         self._reload = reload
         self._registry = registry
         self._table = StatusTable()
+        self._json_of: tuple[object, object] = ((), None)  # the kept rows, and their JSON
 
     async def __call__(self, request: Request, connection: Connection) -> Any:
         method = getattr(self, "cmd_" + request.cmd)
@@ -56,7 +57,11 @@ class Commands:
         chosen = [_named(name) for name in names or ()] + _targets(targets or [])
         rows = self.supervisor.status(chosen)
         if not table:
-            return rows
+            if chosen:
+                return rows
+            if self._json_of[0] is not rows:  # the supervisor's kept list: encoded once
+                self._json_of = (rows, encoded(rows))
+            return self._json_of[1]
         if chosen:  # a few services: nothing worth keeping, and the full table stays kept
             return status_table(rows, colour)
         return self._table.render(rows, colour)
