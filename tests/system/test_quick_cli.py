@@ -53,6 +53,12 @@ CASES = [
 ]
 
 
+def _run(corral: Corral, command: list[str]) -> subprocess.CompletedProcess[str]:
+    """``command`` (QUICK or FULL and its words) run against ``corral``'s daemon."""
+    return subprocess.run(command, cwd=corral.root, env=corral.env(), capture_output=True,
+                          text=True, timeout=30)  # fmt: skip
+
+
 def _split(stderr: str) -> tuple[list[str], str]:
     """``-X importtime`` lines (the modules loaded) apart from what the CLI said."""
     lines = stderr.splitlines(keepends=True)
@@ -65,10 +71,8 @@ def test_the_quick_path_says_and_exits_what_the_full_cli_does(corral: Corral) ->
     corral.up()
     corral.wait_state("web", "running")
     for args in CASES:
-        full = subprocess.run([*FULL, *args], cwd=corral.root, env=corral.env(),
-                              capture_output=True, text=True, timeout=30)  # fmt: skip
-        quick = subprocess.run([*QUICK, *args], cwd=corral.root, env=corral.env(),
-                               capture_output=True, text=True, timeout=30)  # fmt: skip
+        full = _run(corral, [*FULL, *args])
+        quick = _run(corral, [*QUICK, *args])
         imports, said = _split(quick.stderr)
         assert "argparse" not in imports, f"corral {' '.join(args)} took the full parser"
         if args[0] == "status":  # the pid and age in the rows may differ between the two
@@ -89,8 +93,7 @@ def test_the_quick_path_says_and_exits_what_the_full_cli_does(corral: Corral) ->
 )
 def test_no_daemon_is_exit_4_with_the_same_message(corral: Corral, args: list[str]) -> None:
     quick = corral.run(*args)
-    full = subprocess.run([*FULL, *args], cwd=corral.root, env=corral.env(),
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    full = _run(corral, [*FULL, *args])
     assert quick.returncode == full.returncode == 4
     assert quick.stderr == full.stderr
     assert "cannot reach corral" in quick.stderr
@@ -110,8 +113,7 @@ def test_down_through_the_quick_path_stops_everything(corral: Corral) -> None:
     corral.write(CONFIG)
     process = corral.up()
     pid = corral.wait_state("web", "running")["pid"]
-    result = subprocess.run([*QUICK, "down"], cwd=corral.root, env=corral.env(),
-                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    result = _run(corral, [*QUICK, "down"])
     assert result.returncode == 0
     assert "argparse" not in _split(result.stderr)[0]
     assert process.wait(timeout=30) == 0
