@@ -11,6 +11,7 @@ marked services it left (found by their unique argv), never anything by process 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -107,8 +108,13 @@ class Manager:
         finally:
             watchdog.cancel()
 
+    #: Seconds to let the manager end by itself after its stop, before it is killed.
+    exit_grace = 0.0
+
     def cleanup(self) -> None:
         if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=self.exit_grace)
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -150,6 +156,9 @@ class Corral(Manager):
     def stop_all(self) -> None:
         subprocess.run([str(CORRAL), "down"], env=self.env, timeout=120,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        # ``corral down`` returns once every service is down; the daemon then removes its
+        # cgroups and exits. Killed before that, it would leave them behind.
+        self.exit_grace = 30.0
 
 
 class Supervisord(Manager):

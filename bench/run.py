@@ -205,6 +205,8 @@ def graph_round(n: int, depth: int, seed: int) -> dict[str, float]:
             raise RuntimeError(f"graph start failed: {reply}")
     finally:
         subprocess.run([str(CORRAL), "down"], env=env, timeout=120, capture_output=True)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # its cgroups go as it exits
+            daemon.wait(timeout=30)
         try:
             os.killpg(daemon.pid, signal.SIGKILL)
         except ProcessLookupError:
