@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from corral.cli.address import parse_targets
@@ -85,7 +85,8 @@ def test_a_plain_table_takes_the_fast_path_and_a_coloured_one_does_not() -> None
     ("argv", "expected"),
     [
         (["web"], (False, None, ["web"])),
-        (["web", "--no-wait", "db:main"], (True, None, ["web", "db:main"])),
+        (["web", "db:main", "--no-wait"], (True, None, ["web", "db:main"])),
+        (["--no-wait", "web", "db:main"], (True, None, ["web", "db:main"])),
         (["getty", "TTY=tty1", "--socket=/s"], (False, "/s", ["getty", "TTY=tty1"])),
     ],
 )
@@ -98,6 +99,11 @@ def test_goal_verbs_take_addresses_and_no_wait(
 @pytest.mark.parametrize("argv", [["-h"], ["--no-wait"], ["web", "--json"], ["web", ""]])
 def test_a_verb_without_that_flag_goes_to_the_full_parser(argv: list[str]) -> None:
     assert parse_words(argv, None, addresses=True) is None
+
+
+@pytest.mark.parametrize("argv", [["web", "--no-wait", "db"], ["web", "--socket=/s", "db"]])
+def test_names_around_a_flag_go_to_the_full_parser_which_refuses_them(argv: list[str]) -> None:
+    assert parse_words(argv, "--no-wait", addresses=True) is None
 
 
 WORDS = st.text(alphabet=st.characters(codec="utf-8"), min_size=1).filter(
@@ -189,6 +195,9 @@ def test_up_reads_as_argparse_does(argv: list[str]) -> None:
 @given(
     st.sampled_from(["start", "stop", "restart", "reload", "status"]), st.lists(TOKENS, max_size=6)
 )
+@example("start", ["a=b", "--socket=/s", "3"])  # found once: names around a flag
+@example("status", ["web", "--json", "db:main"])
+@example("stop", ["--socket", "--no-wait", "web"])  # found once: a flag for the path
 def test_verbs_and_status_read_as_argparse_does(command: str, argv: list[str]) -> None:
     flag = {"status": "--json", "reload": None}.get(command, "--no-wait")
     quick = parse_words(argv, flag, addresses=command != "status")

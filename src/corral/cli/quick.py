@@ -42,10 +42,12 @@ def parse_words(
     argv: list[str], flag: str | None, addresses: bool
 ) -> tuple[bool, str | None, list[str]] | None:
     """``[FLAG] [--socket PATH] [NAME...]`` → (flag given, socket, names); None if the
-    arguments need the full parser. ``addresses`` lets ``KEY=VALUE`` words through."""
+    arguments need the full parser. ``addresses`` lets ``KEY=VALUE`` words through. The
+    names must come in one run, as argparse takes them: ``a --json b`` is its error."""
     flagged = False
     socket_path = None
     names: list[str] = []
+    after_names = False  # a flag came after some names: no more names may follow
     words = iter(argv)
     for word in words:
         if word == flag:
@@ -58,8 +60,12 @@ def parse_words(
             socket_path = word.partition("=")[2]
         elif word.startswith("-") or not word or ("=" in word and not addresses):
             return None  # help, unknown flags (and for status, KEY=VALUE): the full CLI
+        elif after_names:
+            return None
         else:
             names.append(word)
+            continue
+        after_names = bool(names)
     return flagged, socket_path, names
 
 
