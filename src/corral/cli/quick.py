@@ -5,11 +5,10 @@ A status imports only ``os``, ``sys`` and ``_socket``, and a verb the address pa
 besides (argparse, ``socket``, ``typing``, and ``json`` with the ``re`` it pulls in, together
 cost more than the rest of the call: a ``corral down`` through argparse took 29 ms, 9 of
 them the interpreter's start). It parses the few flags by hand and speaks the protocol
-directly; the daemon renders the status table, which
-is written out as it comes (``_json`` decodes only replies with other escapes than line
-breaks: colour, errors). Anything it does not recognise (``--help``, a typo, a missing
-name) falls back to the full argparse CLI, so errors and help read the same as for every
-other command.
+directly; the daemon renders the status table, which is written out as it comes (``_json``
+decodes only replies with other escapes than line breaks: colour, errors). Anything it does
+not recognise (``--help``, a typo, a missing name) falls back to the full argparse CLI, so
+errors and help read the same as for every other command.
 """
 
 import sys
