@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from corral.core.machine import Instance, Policy
+from corral.core.records import Instance, Policy
 from corral.core.restart import RestartPolicy
 from corral.core.states import Goal, ProcessKind, RestartMode, ServiceType, State
 
@@ -48,8 +48,9 @@ def instances(**fixed: st.SearchStrategy[object]) -> st.SearchStrategy[Instance]
         "main_alive": st.booleans(),
         "destroying": st.booleans(),
         "ready_since": st.none() | times,
-        "history": st.lists(times, max_size=6).map(tuple),
         "consecutive": st.integers(0, 6),
+        "unready": st.integers(0, 6),
+        "history": st.lists(times, max_size=6).map(lambda ts: tuple(sorted(ts))),
     }
     fields.update(fixed)
     return st.builds(Instance, **fields)  # type: ignore[arg-type]

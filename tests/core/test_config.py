@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.core.config import Command, locate
+from corral.core.config import locate
+from corral.core.definition import Command
 from corral.core.registry import load
 from corral.core.states import ProcessKind, RestartMode, ServiceType
 from corral.errors import ConfigError
@@ -118,7 +121,12 @@ def test_defaults() -> None:
         ('ready = { tcp = "nowhere" }', 'expected "HOST:PORT"'),
         ('ready = { tcp = "h:1", exec = "true" }', "exactly one of tcp, http, exec, log"),
         ('ready = { http = "ftp://x" }', "expected a URL"),
-        ('ready = { log = "(" }', "not a valid regular expression"),
+        ('ready = { log = "(" }', "ready.log: not a valid RE2 pattern"),
+        (
+            'ready = { log = "(a)\\\\1" }',
+            "not a valid RE2 pattern (no backreferences or lookaround)",
+        ),
+        ('ready = { log = "x(?=y)" }', "not a valid RE2 pattern (no backreferences or lookaround)"),
         ('ready = { tcp = "h:1", every = 1 }', "unknown ready key"),
         ('actions = { "a b" = "x" }', "not a valid action name"),
         ("actions = { go = { timeout = 1 } }", "expected { command = ..., timeout = ... }"),
@@ -289,3 +297,203 @@ def test_a_state_refuses_process_keys() -> None:
     for key, value in (("restart", '"always"'), ("type", '"notify"'), ("pid_file", '"p"')):
         found = problems(f"[service.s]\n{key} = {value}\n")
         assert any(f"service.s.{key}: a state" in f for f in found), found
+
+
+def test_relative_paths_are_read_from_the_directory_of_their_file() -> None:
+    defs = load(
+        [
+            (
+                "/p/conf/c.toml",
+                "[service.a]\nexec = 'x'\ncwd = 'work/../run'\nenv_file = ['a.env', '-opt.env']\n"
+                "log = 'logs/a.log'\n"
+                "[service.b]\nexec = 'x'\nlog = { file = 'b.log', keep = 1 }\n"
+                "[service.f]\nexec = 'x'\ntype = 'forking'\npid_file = 'f.pid'\n"
+                "[service.g]\nexec = 'x'\ntype = 'forking'\npid_file = 'g.pid'\ncwd = 'srv'\n",
+            )
+        ]
+    )
+    a = defs["a"]
+    assert a.cwd == "/p/conf/run"
+    assert a.env_file == ("/p/conf/a.env", "-/p/conf/opt.env")
+    assert a.log.file == "/p/conf/logs/a.log"
+    assert defs["b"].log.file == "/p/conf/b.log" and defs["b"].log.keep == 1
+    assert defs["f"].pid_file == "/p/conf/f.pid"  # no cwd: beside the config
+    assert defs["g"].pid_file == "/p/conf/srv/g.pid"  # relative to cwd, when cwd is set
+
+
+def test_absolute_and_home_paths_are_kept_as_written() -> None:
+    defs = load(
+        [
+            (
+                "/p/c.toml",
+                "[service.a]\nexec = 'x'\ncwd = '~/app'\nenv_file = '-/etc/a.env'\n"
+                "type = 'forking'\npid_file = 'run/a.pid'\nlog = '/var/log/a.log'\n"
+                "[service.b]\nexec = 'x'\nlog = {}\n[service.c]\nexec = 'x'\nlog = false\n",
+            )
+        ]
+    )
+    a = defs["a"]
+    assert a.cwd == "~/app" and a.env_file == ("-/etc/a.env",) and a.log.file == "/var/log/a.log"
+    # Under a "~" cwd the pid file stays relative: the daemon joins it to cwd expanded.
+    assert a.pid_file == "run/a.pid"
+    assert defs["b"].log.file == "" and defs["c"].log.file is None  # the defaults, untouched
+
+
+def test_an_overridden_path_is_read_from_the_override_files_directory() -> None:
+    defs = load(
+        [
+            ("/p/base/c.toml", "[service.a]\nexec = 'x'\ncwd = 'w'\nenv_file = 'base.env'\n"),
+            ("/p/local/a.override.toml", "env_file = 'local.env'\n"),
+            ("/p/more/z.toml", "[service.a]\noverride = true\nlog = 'a.log'\n"),
+        ]
+    )
+    a = defs["a"]
+    assert a.cwd == "/p/base/w" and a.env_file == ("/p/local/local.env",)
+    assert a.log.file == "/p/more/a.log"
+
+
+@pytest.mark.parametrize(
+    ("table", "grace"),
+    [
+        ("exec = 'x'", 1.0),
+        ("script = 'x'", 1.0),
+        ("exec = 'x'\nready_fd = 3", 0.0),
+        ("exec = 'x'\nready = { tcp = '127.0.0.1:1' }", 0.0),
+        ("exec = 'x'\ntype = 'notify'", 0.0),
+        ("exec = 'x'\ntype = 'forking'\npid_file = '/p'", 0.0),
+        ("exec = 'x'\ntype = 'oneshot'", 0.0),
+        ("start_on = 'startup'", 0.0),  # a state: no process to watch
+        ("exec = 'x'\nstart_grace = '250ms'", 0.25),
+        ("exec = 'x'\nready_fd = 3\nstart_grace = 2", 2.0),
+        ("exec = 'x'\ntype = 'notify'\nstart_grace = '1m 30s'", 90.0),
+        ("exec = 'x'\nstart_grace = 0", 0.0),
+    ],
+)
+def test_start_grace_is_given_or_one_second_for_a_simple_service_ready_at_spawn(
+    table: str, grace: float
+) -> None:
+    assert one(f"[service.a]\n{table}\n")["a"].start_grace == grace  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ("exec = 'x'\nstart_grace = -1", "start_grace: expected a finite number of seconds >= 0"),
+        ("exec = 'x'\nstart_grace = 'soon'", "start_grace: expected seconds"),
+        ("exec = 'x'\ntype = 'oneshot'\nstart_grace = 1", "start_grace is for long-running"),
+        ("start_on = 'startup'\nstart_grace = 1", "start_grace: a state (a service without"),
+    ],
+)
+def test_a_bad_start_grace_is_refused(table: str, expected: str) -> None:
+    found = problems(f"[service.a]\n{table}\n")
+    line = table.count("\n") + 2  # start_grace is the last line
+    assert len(found) == 1 and expected in found[0], found
+    assert found[0].startswith(f"c.toml:{line}: service.a.start_grace:"), found
+
+
+@pytest.mark.parametrize(
+    ("line", "read"),
+    [
+        ("stop_timeout = '1h 30m'", lambda d: d.stop_timeout),
+        ("timeout_start = '1h 30m'", lambda d: d.timeout_start),
+        ("start_grace = '1h 30m'", lambda d: d.start_grace),
+        ("restart_delay = '1h 30m'", lambda d: d.restart.delay),
+        ("restart_limit = [2, '1h 30m']", lambda d: d.restart.interval),
+        ("ready = { tcp = 'h:1', interval = '1h 30m' }", lambda d: d.ready.interval),
+        ("ready = { tcp = 'h:1', timeout = '1h 30m' }", lambda d: d.ready.timeout),
+        ("actions = { go = { command = 'x', timeout = '1h 30m' } }",
+         lambda d: d.actions["go"].timeout),
+    ],
+)  # fmt: skip
+def test_every_duration_key_takes_hours_and_minutes_together(
+    line: str, read: Callable[[Any], float]
+) -> None:
+    assert read(one(f"[service.a]\nexec = 'x'\n{line}\n")["a"]) == 5400.0  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1h30m", 5400.0), ("2m 5s", 125.0), ("1s 500ms", 1.5), (" 1min 1s ", 61.0), ("90", 90.0)],
+)
+def test_a_duration_may_add_up_several_units(text: str, seconds: float) -> None:
+    assert one(f"[service.a]\nexec = 'x'\nstop_timeout = '{text}'\n")["a"].stop_timeout == seconds  # type: ignore[index]
+
+
+@pytest.mark.parametrize("text", ["1h 30", "h", "1 h m", "1x", "1h,30m", ""])
+def test_a_duration_with_a_part_without_its_unit_is_refused(text: str) -> None:
+    found = problems(f"[service.a]\nexec = 'x'\nstop_timeout = '{text}'\n")
+    assert len(found) == 1 and "expected seconds" in found[0], found
+
+
+def all_problems(*sources: tuple[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load(list(sources))
+    return [str(p) for p in info.value.problems]
+
+
+def test_key_errors_graph_errors_and_activation_errors_are_all_reported_together() -> None:
+    found = all_problems(
+        (
+            "c.toml",
+            "[service.a]\nexec = 'x'\nrequires = ['ghost']\n"  # 1-3: an unknown requirement
+            "[service.b]\nexec = 'x'\nwhile = 'phantom'\n"  # 4-6: an unknown while
+            "[service.c]\nexec = 'x'\nafter = ['d']\n"  # 7-9: a cycle c -> d -> c
+            "[service.d]\nexec = 'x'\nwants = ['c']\n"  # 10-12
+            "[service.e]\nexec = 'x'\nstop_timeout = 'soon'\n"  # 13-15: a bad value
+            "[service.t]\nstart_on = 'x'\ninstance = '${T}'\n"  # 16-18: instantiated
+            "[service.u]\nexec = 'x'\nrequires = ['t']\n",  # 19-21: depends on it
+        )
+    )
+    assert sorted(found) == sorted([
+        'c.toml:3: service.a.requires: no service or alias named "ghost"',
+        'c.toml:6: service.b.while: no service or alias named "phantom"',
+        "c.toml:9: service.c.after: dependency cycle: c -> d -> c",
+        "c.toml:15: service.e.stop_timeout: " + 'expected seconds (a number, or a string like "30s"'
+        ' or "1h 30m"), got "soon"',
+        "c.toml:21: service.u.requires: t is instantiated (one instance per ${T}); depend on it"
+        ' with while = "t(KEY=VALUE)" instead',
+    ]), found  # fmt: skip
+
+
+def test_a_service_with_a_bad_key_still_has_its_names_checked() -> None:
+    found = all_problems(
+        ("c.toml", "[service.a]\nexec = 'x'\nstop_timeout = 'soon'\nrequires = ['ghost']\n"
+                   "while = 'phantom'\n"
+                   "[service.b]\nexec = 'x'\nrequires = ['a']\n")  # a exists, though broken
+    )  # fmt: skip
+    assert len(found) == 3, found
+    assert any("c.toml:3: service.a.stop_timeout" in p for p in found)
+    assert 'c.toml:4: service.a.requires: no service or alias named "ghost"' in found
+    assert 'c.toml:5: service.a.while: no service or alias named "phantom"' in found
+
+
+def test_a_file_that_is_not_toml_hides_nothing_in_the_others() -> None:
+    found = all_problems(
+        ("a.toml", "[service.a]\nexec = 'x'\nrequires = ['b', 'ghost']\n"),
+        ("b.toml", "[service.b]\nexec = 'x'\n[oops\n"),
+        ("c.toml", "[service.c]\nexec = 'x'\nstop_timeout = -1\n"),
+    )
+    assert len(found) == 3, found
+    assert found[0].startswith("b.toml:3: invalid TOML")
+    # b is glimpsed in the broken file: not called unknown; ghost is, with the caveat.
+    assert (
+        found[1] == "c.toml:3: service.c.stop_timeout: expected a finite number of "
+        "seconds >= 0, got -1"
+    )
+    assert (
+        found[2] == 'a.toml:3: service.a.requires: no service or alias named "ghost" '
+        "(unless it is defined in b.toml, which could not be loaded)"
+    )
+
+
+def test_separate_cycles_are_each_reported() -> None:
+    found = all_problems(
+        ("c.toml", "[service.a]\nexec = 'x'\nrequires = ['b']\n"
+                   "[service.b]\nexec = 'x'\nrequires = ['a']\n"
+                   "[service.c]\nexec = 'x'\nwants = ['d']\n"
+                   "[service.d]\nexec = 'x'\nafter = ['c']\n")
+    )  # fmt: skip
+    assert found == [
+        "c.toml:3: service.a.requires: dependency cycle: a -> b -> a",
+        "c.toml:9: service.c.wants: dependency cycle: c -> d -> c",
+    ]

@@ -8,19 +8,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.core.expr import (
-    And,
-    Check,
+from corral.core.evaluate import (
     Event,
-    EventTerm,
-    ExprError,
-    Or,
     Progress,
-    StateTerm,
     advance,
     bindings,
     checks_match,
     holds,
+)
+from corral.core.expr import (
+    And,
+    Check,
+    EventTerm,
+    ExprError,
+    Or,
+    StateTerm,
     names_in,
     parse_events,
     parse_states,

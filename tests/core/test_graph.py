@@ -91,3 +91,27 @@ def test_one_back_edge_makes_a_real_cycle(nodes: dict[str, Node], data: st.DataO
     graph = Graph(nodes)
     for a, b in itertools.pairwise(cycle):
         assert b in graph.before(a)
+
+
+def test_every_separate_cycle_is_found_each_once() -> None:
+    graph = Graph(
+        {
+            "a": Node(requires=("b",)),
+            "b": Node(requires=("a", "c")),  # a <-> b, and on to the next group
+            "c": Node(wants=("d",)),
+            "d": Node(after=("e",)),
+            "e": Node(requires=("c",)),  # c -> d -> e -> c
+            "f": Node(requires=("a",)),  # needs a cycle, but is in none
+        }
+    )
+    assert graph.find_cycles() == [["a", "b", "a"], ["c", "d", "e", "c"]]
+    cycles = [p for p in graph.problems if "dependency cycle" in p.message]
+    assert [(p.service, p.key) for p in cycles] == [("a", "requires"), ("c", "wants")]
+
+
+def test_a_cycle_closing_a_long_chain_is_found_without_recursion() -> None:
+    count = 5000
+    nodes = {f"s{i}": Node(requires=(f"s{i + 1}",)) for i in range(count - 1)}
+    nodes[f"s{count - 1}"] = Node(after=("s0",))
+    cycle = Graph(nodes).find_cycle()
+    assert cycle is not None and len(cycle) == count + 1 and cycle[0] == cycle[-1] == "s0"

@@ -3,10 +3,13 @@ from, and errors that name the file the offending key is in."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from corral.core.definition import Definition
 from corral.core.registry import build, load
 from corral.errors import ConfigError
 
@@ -18,8 +21,11 @@ def test_a_later_definition_replaces_and_the_lesser_returns_when_it_goes() -> No
     assert load([A, B])["web"].main.argv == ("two",)  # type: ignore[union-attr]
     assert load([A, B])["web"].stop_timeout == 10.0  # replaced whole, not merged
     assert load([A])["web"].main.argv == ("one",)  # type: ignore[union-attr]
-    registry = build([A, B])
-    assert registry.sources_of("web") == [("a.toml", False), ("b.toml", False)]
+    layers = build([A, B]).show("web")["layers"]
+    assert [(layer["file"], layer["in_effect"]) for layer in layers] == [
+        ("a.toml", False),
+        ("b.toml", True),
+    ]
 
 
 def test_an_override_table_amends_single_keys() -> None:
@@ -41,10 +47,32 @@ def test_an_override_file_amends_by_top_level_keys() -> None:
     assert registry.merged("web")["stop_timeout"] == (30, "conf.d/web.override.toml", 1)
 
 
-def test_a_definition_after_an_override_replaces_it_too() -> None:
+def test_an_override_amends_a_definition_in_a_later_source_too() -> None:
     over = ("c.toml", "[service.web]\noverride = true\nstop_timeout = 1\n")
-    assert load([A, over, B])["web"].stop_timeout == 10.0
+    assert load([A, over, B])["web"].stop_timeout == 1
+    assert load([A, over, B])["web"].main.argv == ("two",)  # type: ignore[union-attr]
     assert load([A, B, over])["web"].stop_timeout == 1
+
+
+def test_an_override_file_that_sorts_before_its_definition_amends_it() -> None:
+    # One directory, read in name order: web.override.toml comes before web.toml.
+    over = ("conf.d/web.override.toml", "stop_timeout = 30\nenv = { FROM = 'override' }\n")
+    web = ("conf.d/web.toml", "[service.web]\nexec = 'w'\nenv = { FROM = 'web' }\n")
+    definition = load([over, web])["web"]
+    assert definition.stop_timeout == 30 and definition.env == {"FROM": "override"}
+    assert load([web])["web"].env == {"FROM": "web"}  # without it, the original again
+    layers = build([over, web]).show("web")["layers"]
+    assert [(layer["file"], layer["override"], layer["in_effect"]) for layer in layers] == [
+        (over[0], True, True),
+        (web[0], False, True),
+    ]
+
+
+def test_of_two_overrides_of_one_key_the_later_source_wins() -> None:
+    first = ("early/web.override.toml", "stop_timeout = 1\n")
+    later = ("z.toml", "[service.web]\noverride = true\nstop_timeout = 2\n")
+    assert load([first, A, later])["web"].stop_timeout == 2
+    assert load([later, A, first])["web"].stop_timeout == 1
 
 
 def test_an_override_of_nothing_is_an_error() -> None:
@@ -65,18 +93,49 @@ def test_override_must_be_a_boolean() -> None:
         build([A, ("c.toml", "[service.web]\noverride = 'yes'\n")])
 
 
-@given(st.lists(st.sampled_from(["define", "override"]), min_size=1, max_size=6))
-def test_the_current_definition_is_the_last_one_with_later_overrides(kinds: list[str]) -> None:
+#: A key that only layer i sets, how it is written, and how to read it from a Definition.
+UNIQUE: list[tuple[str, Callable[[int], str], Callable[[Definition], object]]] = [
+    ("description", lambda i: f'"layer {i}"', lambda d: d.description),
+    ("timeout_start", lambda i: str(100 + i), lambda d: d.timeout_start),
+    ("restart_delay", lambda i: f'"{i}s"', lambda d: d.restart.delay),
+    ("cwd", lambda i: f'"/l{i}"', lambda d: d.cwd),
+    ("user", lambda i: f'"u{i}"', lambda d: d.user),
+    ("group", lambda i: f'"g{i}"', lambda d: d.group),
+]
+UNIQUE_VALUES: list[Callable[[int], object]] = [
+    lambda i: f"layer {i}", lambda i: 100.0 + i, lambda i: float(i), lambda i: f"/l{i}",
+    lambda i: f"u{i}", lambda i: f"g{i}",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(["define", "override"]), min_size=1, max_size=len(UNIQUE)))
+def test_the_last_definition_holds_with_every_override_wherever_it_stands(
+    kinds: list[str],
+) -> None:
     sources = []
     for index, kind in enumerate(kinds):
-        flag = "override = true\n" if kind == "override" else "exec = 'x'\n"
-        sources.append((f"s{index}.toml", f"[service.w]\n{flag}stop_timeout = {index}\n"))
+        flag = "override = true\n" if kind == "override" else f"exec = 'x{index}'\n"
+        key, write, _ = UNIQUE[index]
+        body = f"{flag}stop_timeout = {index}\n{key} = {write(index)}\n"
+        sources.append((f"s{index}.toml", f"[service.w]\n{body}"))
     defines = [i for i, k in enumerate(kinds) if k == "define"]
     if not defines:
         with pytest.raises(ConfigError):
             build(sources)
         return
-    # Every layer sets stop_timeout, so the value comes from the very last layer when it is
-    # at or after the last definition (always true: the last layer is at or after it).
-    assert build(sources).definitions["w"].stop_timeout == len(kinds) - 1
-    assert build(sources).merged("w")["exec"][1] == f"s{defines[-1]}.toml"
+    current = defines[-1]
+    overrides = [i for i, k in enumerate(kinds) if k == "override"]
+    landing = sorted([current, *overrides])  # an earlier definition is replaced whole
+    registry = build(sources)
+    w = registry.definitions["w"]
+    merged = registry.merged("w")
+    assert w.main.argv == (f"x{current}",)  # type: ignore[union-attr]
+    assert merged["exec"][1] == f"s{current}.toml"
+    assert set(merged) == {"exec", "stop_timeout"} | {UNIQUE[i][0] for i in landing}
+    for index in landing:
+        key, _, read = UNIQUE[index]
+        assert read(w) == UNIQUE_VALUES[index](index), key
+        assert merged[key][1] == f"s{index}.toml"
+    # Every layer sets stop_timeout: the last override's wins, else the definition's.
+    winner = overrides[-1] if overrides else current
+    assert w.stop_timeout == winner and merged["stop_timeout"][1] == f"s{winner}.toml"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from corral.core.graph import Edge, Graph
-from corral.core.machine import Instance
+from corral.core.records import Instance
 from corral.core.states import Goal, State
 
 View = Callable[[str], Instance | None]

@@ -8,7 +8,8 @@ follows the edges and a stop follows them backwards (dependents stop first).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Mapping
 from enum import StrEnum
 
 from msgspec import Struct
@@ -40,6 +41,12 @@ class GraphProblem(Struct, frozen=True):
     service: str
     key: str
     message: str
+    unknown: str | None = None  # the name that resolves to nothing, for such a problem
+
+
+def unknown_name(service: str, key: str, target: str) -> GraphProblem:
+    """``service`` names ``target`` in ``key``, and no service or alias answers to it."""
+    return GraphProblem(service, key, f'no service or alias named "{target}"', target)
 
 
 class Graph:
@@ -71,7 +78,7 @@ class Graph:
                 for target in targets:
                     real = self.resolve(target)
                     if real is None:
-                        self._problem(name, str(edge), f'no service or alias named "{target}"')
+                        self.problems.append(unknown_name(name, str(edge), target))
                     elif real == name:
                         self._problem(
                             name, str(edge), f"a service cannot depend on itself ({target})"
@@ -80,13 +87,17 @@ class Graph:
                         resolved.append(real)
                         self.dependents[real].setdefault(edge, []).append(name)
                 self.edges[name][edge] = tuple(resolved)
-        cycle = self.find_cycle()
-        if cycle:
+        for cycle in self.find_cycles():
             path = " -> ".join(cycle)
-            self._problem(cycle[0], "requires", f"dependency cycle: {path}")
+            self._problem(cycle[0], str(self._edge_kind(cycle[0], cycle[1])),
+                          f"dependency cycle: {path}")  # fmt: skip
 
     def _problem(self, service: str, key: str, message: str) -> None:
         self.problems.append(GraphProblem(service, key, message))
+
+    def _edge_kind(self, name: str, target: str) -> Edge:
+        """The key through which ``name`` needs ``target`` (for the line an error points at)."""
+        return next(e for e in _ALL_EDGES if target in self.edges[name].get(e, ()))
 
     def resolve(self, name: str) -> str | None:
         """A service name, or the service an alias names; None if neither."""
@@ -121,29 +132,80 @@ class Graph:
 
     def find_cycle(self) -> list[str] | None:
         """One cycle over all edge kinds, as ``[a, b, ..., a]``; None when acyclic."""
-        white, grey, black = 0, 1, 2
-        colour = dict.fromkeys(self.edges, white)
+        cycles = self.find_cycles()
+        return cycles[0] if cycles else None
+
+    def find_cycles(self) -> list[list[str]]:
+        """One cycle in every group of services that need one another (each strongly
+        connected component of more than one service), so that separate cycles are all
+        reported at once. Each starts at the group's first service in declaration order
+        and is a shortest way back to it."""
+        order = {name: index for index, name in enumerate(self.edges)}
+        starts = sorted(
+            (min(group, key=order.__getitem__), frozenset(group))
+            for group in self._components()
+            if len(group) > 1
+        )
+        return [self._cycle_through(start, group) for start, group in starts]
+
+    def _cycle_through(self, start: str, group: frozenset[str]) -> list[str]:
+        """A shortest path from ``start`` back to itself inside ``group`` (breadth first)."""
+        came_from: dict[str, str] = {}
+        queue = deque([start])
+        while queue:
+            node = queue.popleft()
+            for nxt in self.before(node):
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [*reversed(path), start]
+                if nxt in group and nxt not in came_from and nxt != start:
+                    came_from[nxt] = node
+                    queue.append(nxt)
+        raise AssertionError(f"{start} is in a cycle but no way back was found")
+
+    def _components(self) -> list[list[str]]:
+        """Strongly connected components (Tarjan's algorithm, iterative: a long chain of
+        ten thousand services must not exhaust Python's recursion limit)."""
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        stack: list[str] = []
+        on_stack: set[str] = set()
+        found: list[list[str]] = []
+
+        def visit(node: str) -> None:
+            index[node] = low[node] = len(index)
+            stack.append(node)
+            on_stack.add(node)
+
         for root in self.edges:
-            if colour[root] != white:
+            if root in index:
                 continue
-            path: list[str] = [root]
-            stack: list[Iterable[str]] = [iter(self.before(root))]
-            colour[root] = grey
-            while stack:
-                advanced = False
-                for nxt in stack[-1]:
-                    if colour.get(nxt, black) == grey:
-                        return [*path[path.index(nxt) :], nxt]
-                    if colour.get(nxt) == white:
-                        colour[nxt] = grey
-                        path.append(nxt)
-                        stack.append(iter(self.before(nxt)))
-                        advanced = True
+            visit(root)
+            work = [(root, iter(self.before(root)))]
+            while work:
+                node, children = work[-1]
+                for child in children:
+                    if child not in index:
+                        visit(child)
+                        work.append((child, iter(self.before(child))))
                         break
-                if not advanced:
-                    colour[path.pop()] = black
-                    stack.pop()
-        return None
+                    if child in on_stack:
+                        low[node] = min(low[node], index[child])
+                else:
+                    work.pop()
+                    if work:
+                        parent = work[-1][0]
+                        low[parent] = min(low[parent], low[node])
+                    if low[node] == index[node]:
+                        group: list[str] = []
+                        while not group or group[-1] != node:
+                            member = stack.pop()
+                            on_stack.discard(member)
+                            group.append(member)
+                        found.append(group)
+        return found
 
     def levels(self) -> list[list[str]]:
         """Services by start order: each level needs only services of earlier levels."""

@@ -1,6 +1,6 @@
 """Instance keys: ``instance = "${TTY}"`` expanded from an instance's environment.
 
-Pure. A key ends up in file names, log paths and addresses (``getty:tty1``), so a value that
+Pure. A key names a cgroup directory and an address (``getty:tty1``), so a value that
 is empty, has a ``/``, is ``.``/``..`` or holds control characters is refused with a message
 that says which and why, before any instance is made.
 """
@@ -39,13 +39,6 @@ def bad_key(key: str) -> str | None:
     if any(ord(c) < 32 or ord(c) == 127 for c in key):
         return f"instance key {key!r} contains a control character"
     return None
-
-
-def check_key(key: str) -> str:
-    reason = bad_key(key)
-    if reason is not None:
-        raise InstanceError(reason)
-    return key
 
 
 def instance_key(job: str, template: str, env: Mapping[str, str]) -> str:

@@ -7,18 +7,22 @@ For every service name the registry keeps each layer that mentions it, in that o
   the file of the greatest one goes away the next one becomes current again ("lesser
   precedent job");
 * an *override* (``[service.NAME]`` with ``override = true``, or the top-level keys of a
-  file ``NAME.override.toml``) amends single keys of the current definition when it has
-  greater precedence, like a systemd drop-in. A key's value is replaced whole (an ``env``
-  table too).
+  file ``NAME.override.toml``) amends single keys of the current definition wherever it
+  stands among the sources, before or after it, like a systemd drop-in: an override is of
+  a service, not of one of its definitions, so it is never silently left out (a
+  ``web.override.toml`` sorts before ``web.toml`` in a directory). Overrides apply in source
+  order, so of two that set one key, the later wins. A key's value is replaced whole (an
+  ``env`` table too).
 
 The merged table is validated as one service, and each problem names the file and line the
 offending key came from. ``build`` raises ConfigError with every problem of every source, so
-nothing half-loaded is ever used.
+nothing half-loaded is ever used; one bad file or service hides nothing about the others.
 """
 
 from __future__ import annotations
 
-import os
+import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,16 +32,30 @@ import tomli
 from msgspec import Struct, field
 
 from corral.core.config import (
-    Definition,
+    Where,
     activation_problems,
-    graph_of,
     locate,
     parse_definition,
+    references,
+    while_problems,
 )
-from corral.core.graph import Graph
+from corral.core.definition import Definition, node_of
+from corral.core.expr import Condition
+from corral.core.graph import Graph, Node
 from corral.errors import ConfigError, ConfigProblem
 
 OVERRIDE_SUFFIX = ".override.toml"
+
+
+class SourceTexts(list[tuple[str, str]]):
+    """``(path, text)`` of the sources that could be read, and a problem for each that could
+    not: ``build`` reports those with everything else it finds in the others."""
+
+    def __init__(
+        self, texts: Iterable[tuple[str, str]] = (), problems: Iterable[ConfigProblem] = ()
+    ) -> None:
+        super().__init__(texts)
+        self.problems = list(problems)
 
 
 class Layer(Struct, frozen=True):
@@ -69,24 +87,19 @@ class Registry(Struct, frozen=True):
             shown[key] = (layer.table[key], layer.file, layer.line(definition.name, key))
         return shown
 
-    def sources_of(self, name: str) -> list[tuple[str, bool]]:
-        """Each layer of a name as ``(file, override)``, and so which one is current."""
-        return [(layer.file, layer.override) for layer in self.layers.get(name, ())]
-
     def show(self, name: str) -> dict[str, Any]:
-        """What ``config show`` prints: every layer (which are in effect) and each merged key
-        with the file and line it came from. KeyError for an unknown name."""
+        """What ``config show`` prints: every layer (in effect: every override, as all are
+        applied, and of the definitions the last) and each merged key with the file and line
+        it came from. KeyError for an unknown name."""
         definition = self.definitions[name]
-        in_effect = set(map(id, self.origins[name].values()))
         defining = [layer for layer in self.layers[name] if not layer.override][-1]
-        in_effect.add(id(defining))
         return {
             "name": name,
             "layers": [
                 {
                     "file": layer.file,
                     "override": layer.override,
-                    "in_effect": id(layer) in in_effect,
+                    "in_effect": layer.override or layer is defining,
                 }
                 for layer in self.layers[name]
             ],
@@ -97,14 +110,19 @@ class Registry(Struct, frozen=True):
         }
 
 
-def _layers_of(path: str, text: str, problems: list[ConfigProblem]) -> list[tuple[str, Layer]]:
+def _parse_toml(path: str, text: str, problems: list[ConfigProblem]) -> dict[str, Any] | None:
     try:
-        data = tomli.loads(text)
+        return tomli.loads(text)
     except tomli.TOMLDecodeError as exc:
         problems.append(ConfigProblem(path, f"invalid TOML: {exc}", line=exc.lineno))
-        return []
+        return None
+
+
+def _layers_of(
+    path: str, text: str, data: Mapping[str, Any], problems: list[ConfigProblem]
+) -> list[tuple[str, Layer]]:
     found: list[tuple[str, Layer]] = []
-    base = os.path.basename(path)
+    base = posixpath.basename(path)
     override_file = base.endswith(OVERRIDE_SUFFIX)
     if override_file:
         name = base[: -len(OVERRIDE_SUFFIX)]
@@ -137,57 +155,135 @@ def _layers_of(path: str, text: str, problems: list[ConfigProblem]) -> list[tupl
     return found
 
 
+#: ``[service.NAME`` at the start of a line: the names a file that is not valid TOML
+#: probably defines, so that they are not reported as unknown elsewhere.
+_HEADER = re.compile(r"""^\s*\[\s*service\s*\.\s*(?:"([^"]+)"|'([^']+)'|([A-Za-z0-9_-]+))""",
+                     re.MULTILINE)  # fmt: skip
+
+
+def _names_in(text: str) -> list[str]:
+    return [next(filter(None, match.groups())) for match in _HEADER.finditer(text)]
+
+
+class _Merged(Struct, frozen=True):
+    """One service's layers merged: which layer each key comes from."""
+
+    defining: Layer
+    origin: Mapping[str, Layer]
+
+    def table(self) -> dict[str, Any]:
+        return {key: layer.table[key] for key, layer in self.origin.items()}
+
+    def where(self, name: str) -> Where:
+        def where(key: str | None) -> tuple[str, int | None]:
+            layer = self.origin.get(key, self.defining) if key is not None else self.defining
+            return layer.file, layer.line(name, key)
+
+        return where
+
+    def file_of(self, key: str) -> str:
+        return self.origin.get(key, self.defining).file
+
+
+def _merge(stack: list[Layer]) -> _Merged | None:
+    """The last definition, amended by every override of the name in source order,
+    wherever each stands (None: no definition at all)."""
+    definitions = [layer for layer in stack if not layer.override]
+    if not definitions:
+        return None
+    defining = definitions[-1]
+    origin = dict.fromkeys(defining.table, defining)
+    for layer in stack:
+        if layer.override:
+            origin.update(dict.fromkeys(layer.table, layer))
+    return _Merged(defining, origin)
+
+
+class _Read(Struct):
+    """The sources as read: each name's layers, and what could not be read."""
+
+    layers: dict[str, list[Layer]]
+    sketched: dict[str, Node]  # services glimpsed in files that are not valid TOML
+    unreadable: list[str]  # files that could not be read or parsed
+
+    def caveat(self, message: str) -> str:
+        """``message`` about a name nothing defines, with the files it might be in."""
+        if not self.unreadable:
+            return message
+        files = ", ".join(self.unreadable)
+        return f"{message} (unless it is defined in {files}, which could not be loaded)"
+
+
+def _read(sources: Iterable[tuple[str, str]], problems: list[ConfigProblem]) -> _Read:
+    read = _Read({}, {}, [])
+    if isinstance(sources, SourceTexts):
+        problems += sources.problems
+        read.unreadable += [problem.file for problem in sources.problems]
+    for path, text in sources:
+        data = _parse_toml(path, text, problems)
+        if data is None:
+            read.unreadable.append(path)
+            read.sketched.update(dict.fromkeys(_names_in(text), Node()))
+            continue
+        for name, layer in _layers_of(path, text, data, problems):
+            read.layers.setdefault(name, []).append(layer)
+    return read
+
+
 def build(sources: Iterable[tuple[str, str]]) -> Registry:
     """Load ``(path, text)`` sources in increasing precedence; raise ConfigError with every
-    problem found."""
+    problem found: of every file that can be read, and of every service whatever is wrong
+    with the others (its keys, then unknown names, cycles and conditions over the whole)."""
     problems: list[ConfigProblem] = []
-    layers: dict[str, list[Layer]] = {}
-    for path, text in sources:
-        for name, layer in _layers_of(path, text, problems):
-            layers.setdefault(name, []).append(layer)
+    read = _read(sources, problems)
     definitions: dict[str, Definition] = {}
-    origins: dict[str, dict[str, Layer]] = {}
-    defined_in: dict[str, Layer] = {}
-    for name, stack in layers.items():
-        defining = [i for i, layer in enumerate(stack) if not layer.override]
-        if not defining:
-            first = stack[0]
-            problems.append(ConfigProblem(
-                first.file, f"an override for {name}, but no source defines [service.{name}]",
-                name, None, first.line(name, None),
-            ))  # fmt: skip
+    merges: dict[str, _Merged] = {}
+    partial: dict[str, tuple[Node, Condition | None]] = {}  # names whose own keys are wrong
+    for name, stack in read.layers.items():
+        merged = _merge(stack)
+        if merged is None:
+            if name not in read.sketched:
+                first = stack[0]
+                message = f"an override for {name}, but no source defines [service.{name}]"
+                problems.append(ConfigProblem(first.file, read.caveat(message), name, None,
+                                              first.line(name, None)))  # fmt: skip
             continue
-        current = stack[defining[-1]]
-        defined_in[name] = current
-        origin = {key: current for key in current.table}
-        for layer in stack[defining[-1] + 1 :]:
-            origin.update(dict.fromkeys(layer.table, layer))
-        table = {key: layer.table[key] for key, layer in origin.items()}
+        merges[name] = merged
         definition = parse_definition(
-            name, table, current.file, _where(name, origin, current), problems
-        )
-        if definition is not None:
+            name, merged.table(), merged.defining.file, merged.where(name), problems,
+            merged.file_of,
+        )  # fmt: skip
+        if definition is None:
+            partial[name] = references(merged.table())
+        else:
             definitions[name] = definition
-            origins[name] = origin
-    graph = None
-    if not problems:
-        graph = graph_of(definitions)
-        issues = [(i.service, i.key, i.message) for i in graph.problems]
-        for service, key, message in issues or activation_problems(definitions, graph):
-            file, line = _where(service, origins[service], defined_in[service])(key)
-            problems.append(ConfigProblem(file, message, service, key, line))
+    graph = _check_references(read, definitions, partial, merges, problems)
     if problems:
         raise ConfigError(problems)
-    frozen = {name: tuple(stack) for name, stack in layers.items()}
+    frozen = {name: tuple(stack) for name, stack in read.layers.items()}
+    origins = {name: merges[name].origin for name in definitions}
     return Registry(frozen, definitions, origins, graph)
 
 
-def _where(name: str, origin: Mapping[str, Layer], current: Layer) -> Any:
-    def where(key: str | None) -> tuple[str, int | None]:
-        layer = origin.get(key, current) if key is not None else current
-        return layer.file, layer.line(name, key)
-
-    return where
+def _check_references(
+    read: _Read,
+    definitions: Mapping[str, Definition],
+    partial: Mapping[str, tuple[Node, Condition | None]],
+    merges: Mapping[str, _Merged],
+    problems: list[ConfigProblem],
+) -> Graph:
+    """The graph of every service that exists, however broken, with the problems of names,
+    cycles and conditions added to ``problems``, each located where its key was written."""
+    nodes = read.sketched | {name: node_of(d) for name, d in definitions.items()}
+    graph = Graph(nodes | {name: node for name, (node, _) in partial.items()})
+    found = graph.problems + activation_problems(definitions, graph)
+    for name, (_, condition) in partial.items():
+        found += while_problems(name, condition, graph)
+    for issue in found:
+        file, line = merges[issue.service].where(issue.service)(issue.key)
+        message = read.caveat(issue.message) if issue.unknown else issue.message
+        problems.append(ConfigProblem(file, message, issue.service, issue.key, line))
+    return graph
 
 
 def load(sources: Iterable[tuple[str, str]]) -> dict[str, Definition]:
