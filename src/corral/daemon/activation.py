@@ -2,27 +2,28 @@
 starts or stops.
 
 The conditions themselves are pure (:mod:`corral.core.expr`); this keeps what they need
-between events: an index from event and service names to the jobs that mention them (so an
+between events: an index from event and state names to the jobs that mention them (so an
 event nobody listens for costs one dict lookup), each job's ``start_on`` progress, and for
 each ``while`` job the instance keys it last asked to run. ``while`` is edge-triggered: a job
 starts when its condition becomes true and stops when it becomes false; a manual ``stop`` or
 ``start`` in between holds until the condition next changes.
+
+A state is either a service (it holds for each instance that is running and ready) or one
+the world reports (:mod:`corral.daemon.world`: a device, a D-Bus name, the network), which
+holds for each set of variables the world said holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
-from corral.core.expr import Event, Holding, Progress, advance, bindings
+from corral.core.evaluate import Event, Holding, Progress, advance, bindings
 from corral.core.gates import is_up
 from corral.core.instances import InstanceError, instance_key
-from corral.core.machine import Instance
+from corral.core.records import Instance
 from corral.core.states import Goal
-from corral.daemon.runtime import Job, Runtime
-
-if TYPE_CHECKING:
-    from corral.daemon.supervisor import Supervisor
+from corral.daemon.runtime import Runtime
+from corral.daemon.table import Complain, InstanceTable
 
 #: The lifecycle events that hold their instance until what they start or stop settles.
 HOLDING_EVENTS = ("starting", "stopping")
@@ -32,34 +33,39 @@ Changes = tuple[list[tuple[Runtime, dict[str, str]]], list[Runtime]]
 
 
 class Activation:
-    """The condition side of the supervisor; it decides, the supervisor feeds the machine."""
+    """The condition side of the daemon: it decides, the driver feeds the machine."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
-        self._sup = supervisor
+    def __init__(self, table: InstanceTable, complain: Complain) -> None:
+        self._table = table
+        self._complain = complain
         self._start_on: dict[str, list[str]] = {}  # event name -> jobs whose start_on has it
         self._stop_on: dict[str, list[str]] = {}
-        self._while_on: dict[str, list[str]] = {}  # service -> jobs whose while mentions it
+        self._while_on: dict[str, list[str]] = {}  # state name -> jobs whose while mentions it
         self._progress: dict[str, Progress] = {}
         self._asked: dict[str, dict[str, None]] = {}  # while job -> keys it asked to run
+        #: States the world holds: name -> key -> variables (``world.py`` keeps them).
+        self._outside: dict[str, dict[str, Mapping[str, str]]] = {}
         self.dirty: dict[str, None] = {}  # while jobs to look at once no input is queued
         #: Whether any ``start_on``/``stop_on`` mentions a holding lifecycle event (``starting``,
         #: ``stopping``); if none does, those events hold nobody but by dependencies.
         self.holds_heard = False
-        self.index(supervisor.jobs)
+        self.index()
+        table.on_rebuilt.append(self.index)
 
-    def index(self, jobs: Mapping[str, Job]) -> None:
+    def index(self) -> None:
         """Build the lookups from the jobs' current definitions."""
         self._start_on.clear()
         self._stop_on.clear()
         self._while_on.clear()
-        for name, job in jobs.items():
+        graph = self._table.graph
+        for name, job in self._table.jobs.items():
             d = job.definition
             for condition, index in ((d.start_on, self._start_on), (d.stop_on, self._stop_on)):
                 for event in condition.names if condition is not None else ():
                     index.setdefault(event, []).append(name)
             if d.while_ is not None:
                 for state in d.while_.names:
-                    real = self._sup.graph.resolve(state) or state
+                    real = graph.resolve(state) or state
                     self._while_on.setdefault(real, []).append(name)
                 self.dirty[name] = None
         self.holds_heard = any(
@@ -70,25 +76,30 @@ class Activation:
         """A job's definition changed: its ``start_on`` counts from scratch."""
         self._progress.pop(name, None)
 
+    def mentions_state(self, name: str) -> bool:
+        """Whether some ``while`` asks about this state."""
+        return name in self._while_on
+
     def event(self, event: Event) -> Changes:
         """Feed one event to every condition that mentions it."""
         starts: list[tuple[Runtime, dict[str, str]]] = []
         stops: list[Runtime] = []
-        sup = self._sup
+        table = self._table
         for name in self._start_on.get(event.name, ()):
-            job = sup.jobs[name]
+            job = table.jobs[name]
             condition = job.definition.start_on
             assert condition is not None
             progress = self._progress.get(name, Progress())
             progress, fired = advance(condition.node, progress, event, job.definition.env)
             self._progress[name] = progress
-            if fired is None or sup.shutting_down:
+            if fired is None or table.shutting_down:
                 continue
-            rt = sup.instance_for(job, fired, f'start_on "{condition.text}"')
+            why = f'start_on "{condition.text}"'
+            rt = table.instance_for(job, fired, why, self._complain)
             if rt is not None and rt.inst.goal is Goal.STOP:
                 starts.append((rt, fired))
         for name in self._stop_on.get(event.name, ()):
-            for rt in sup.jobs[name].instances.values():
+            for rt in table.jobs[name].instances.values():
                 condition = rt.definition.stop_on
                 if condition is None or rt.inst.goal is not Goal.START:
                     continue
@@ -105,14 +116,24 @@ class Activation:
             for name in self._while_on.get(rt.inst.job, ()):
                 self.dirty[name] = None
 
+    def outside(self, name: str, holding: dict[str, Mapping[str, str]]) -> None:
+        """The world's state ``name`` now holds for exactly these (key -> variables)."""
+        if holding:
+            self._outside[name] = holding
+        else:
+            self._outside.pop(name, None)
+        for job in self._while_on.get(name, ()):
+            self.dirty[job] = None
+
     def reconcile(self, name: str) -> Changes:
         """Compare where a ``while`` job's condition holds now with where it held before."""
-        sup = self._sup
-        job = sup.jobs.get(name)
+        table = self._table
+        job = table.jobs.get(name)
         condition = job.definition.while_ if job is not None else None
         if job is None or condition is None:
             return [], []
         definition = job.definition
+        why = f'while "{condition.text}"'
         wanted: dict[str, dict[str, str]] = {}
         for binding in bindings(condition.node, self._holding):
             if definition.instance is None:
@@ -121,7 +142,7 @@ class Activation:
             try:
                 key = instance_key(name, definition.instance, {**definition.env, **binding})
             except InstanceError as exc:
-                sup.say_job(job, f'while "{condition.text}": {exc}')
+                self._complain(job, f"{why}: {exc}")
                 continue
             wanted.setdefault(key, binding)
         before = self._asked.get(name, {})
@@ -129,9 +150,9 @@ class Activation:
         starts: list[tuple[Runtime, dict[str, str]]] = []
         stops: list[Runtime] = []
         for key, env in wanted.items():
-            if key in before or sup.shutting_down:
+            if key in before or table.shutting_down:
                 continue
-            rt = sup.instance_for(job, env, f'while "{condition.text}"')
+            rt = table.instance_for(job, env, why, self._complain)
             if rt is not None and rt.inst.goal is Goal.STOP:
                 starts.append((rt, env))
         for key in before:
@@ -141,9 +162,11 @@ class Activation:
         return starts, stops
 
     def _holding(self, name: str) -> Sequence[Holding]:
-        """The instances of ``name`` for which its state holds: running and ready."""
-        real = self._sup.graph.resolve(name)
-        job = self._sup.jobs.get(real) if real is not None else None
+        """Where ``name`` holds: each instance of that service that is running and ready,
+        or each set of variables for which the world says that state holds."""
+        table = self._table
+        real = table.graph.resolve(name)
+        job = table.jobs.get(real) if real is not None else None
         if job is None:
-            return []
+            return list(self._outside.get(name, {}).items())
         return [(key, rt.variables) for key, rt in job.instances.items() if is_up(rt.inst)]

@@ -1,22 +1,31 @@
-"""What each control request does: the bridge from protocol requests to the supervisor."""
+"""What each control request does: the bridge from protocol requests to the supervisor.
+
+A waiting ``start``, ``stop``, ``restart`` or ``destroy`` follows each instance it changed
+with a ``Watch`` (``corral.daemon.waits``) and replies once all have ended, or fails saying,
+for each that did not get where it was sent, why not.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from corral.cli.render import StatusTable, status_table
+from corral.control import protocol
 from corral.control.protocol import Request, encoded
 from corral.control.server import Connection
-from corral.core.config import ENV_NAME
+from corral.control.table import StatusTable, status_table
 from corral.core.expr import EVENT_NAME
-from corral.core.machine import signal_name
+from corral.core.records import Instance, signal_name
 from corral.core.registry import Registry
-from corral.core.states import Goal, State
-from corral.daemon.logs import LogLine
-from corral.daemon.runtime import Runtime, Target, label, settled, stopped
+from corral.core.states import Goal, ServiceType, State
+from corral.core.values import ENV_NAME
+from corral.daemon.logs import LogLine, ServiceLog
+from corral.daemon.runtime import Runtime, Target, label, settled
 from corral.daemon.supervisor import Supervisor
+from corral.daemon.targets import expand, named, targets_of
+from corral.daemon.waits import Progress, Watch
 from corral.errors import NoSuchService, OperationFailed, UsageError
 
 
@@ -43,6 +52,9 @@ class Commands:
         method = getattr(self, "cmd_" + request.cmd)
         return await method(connection=connection, **request.args)
 
+    async def cmd_hello(self, connection: Connection) -> Any:
+        return protocol.hello()
+
     async def cmd_ping(self, connection: Connection) -> Any:
         return {"pong": True}
 
@@ -54,7 +66,7 @@ class Commands:
         table: bool = False,
         colour: bool = False,
     ) -> Any:
-        chosen = [_named(name) for name in names or ()] + _targets(targets or [])
+        chosen = [named(name) for name in names or ()] + targets_of(targets or [])
         rows = self.supervisor.status(chosen)
         if not table:
             if chosen:
@@ -66,32 +78,71 @@ class Commands:
             return status_table(rows, colour)
         return self._table.render(rows, colour)
 
+    # -- start, stop, restart: they wait, and say how it ended ----------------------------
+
     async def cmd_start(
-        self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True
+        self,
+        connection: Connection,
+        targets: list[dict[str, Any]],
+        wait: bool = True,
+        progress: bool = False,
     ) -> Any:
         if self.supervisor.shutting_down:
             raise OperationFailed("corral is shutting down")
-        runtimes = self.supervisor.set_goal(_targets(targets), Goal.START)
-        return await self._outcome(runtimes, wait, "start")
+        runtimes = self.supervisor.set_goal(
+            expand(self.supervisor, targets, Goal.START), Goal.START
+        )
+        return await self._waited(runtimes, "start", wait, connection if progress else None)
 
     async def cmd_stop(
-        self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True
+        self,
+        connection: Connection,
+        targets: list[dict[str, Any]],
+        wait: bool = True,
+        progress: bool = False,
     ) -> Any:
-        runtimes = self.supervisor.set_goal(_targets(targets), Goal.STOP)
-        if wait:
-            await asyncio.gather(*(self.supervisor.until(rt, stopped) for rt in runtimes))
-        return [_brief(rt) for rt in runtimes]
+        runtimes = self.supervisor.set_goal(expand(self.supervisor, targets, Goal.STOP), Goal.STOP)
+        return await self._waited(runtimes, "stop", wait, connection if progress else None)
 
     async def cmd_restart(
-        self, connection: Connection, targets: list[dict[str, Any]], wait: bool = True
+        self,
+        connection: Connection,
+        targets: list[dict[str, Any]],
+        wait: bool = True,
+        progress: bool = False,
     ) -> Any:
         if self.supervisor.shutting_down:
             raise OperationFailed("corral is shutting down")
-        runtimes = self.supervisor.restart(_targets(targets))
-        return await self._outcome(runtimes, wait, "restart")
+        runtimes = self.supervisor.restart(expand(self.supervisor, targets, None))
+        return await self._waited(runtimes, "restart", wait, connection if progress else None)
+
+    async def cmd_destroy(self, connection: Connection, targets: list[dict[str, Any]]) -> Any:
+        runtimes = self.supervisor.destroy(targets_of(targets))
+        return await self._waited(runtimes, "destroy", True, None)
+
+    async def _waited(
+        self, runtimes: list[Runtime], verb: str, wait: bool, connection: Connection | None
+    ) -> Any:
+        """The command's result once every instance has come where it was sent, or the
+        error saying, for each that did not, why not."""
+        if not wait:
+            return [_brief(rt) for rt in runtimes]
+        progress = Progress(connection) if connection is not None else None
+        watches = [Watch(self.supervisor, rt, verb, progress) for rt in runtimes]
+        try:
+            await asyncio.gather(*(watch.outcome() for watch in watches))
+        finally:
+            if progress is not None:
+                progress.close()  # nothing more may follow the reply
+        failed = [watch.said() for watch in watches if watch.why is not None]
+        if failed:
+            raise OperationFailed("\n".join(failed))
+        return [_brief(rt) for rt in runtimes]
+
+    # -- other requests ------------------------------------------------------------------
 
     async def cmd_reload(self, connection: Connection, targets: list[dict[str, Any]]) -> Any:
-        idle = self.supervisor.reload(_targets(targets))
+        idle = self.supervisor.reload(targets_of(targets))
         if idle:
             raise OperationFailed(f"not running, nothing to reload: {', '.join(idle)}")
         return None
@@ -101,19 +152,21 @@ class Commands:
     ) -> Any:
         sup = self.supervisor
         if names:
-            runtimes = [rt for name in names for rt in sup.instances(_named(name))]
+            runtimes = [rt for name in names for rt in sup.instances(named(name))]
         else:
             runtimes = [
                 rt for job in sup.jobs.values() for rt in job.instances.values()
                 if rt.inst.goal is Goal.START
             ]  # fmt: skip
         futures = [sup.until(rt, _ready) for rt in runtimes]
-        try:
-            outcomes = await asyncio.wait_for(asyncio.gather(*futures), timeout)
-        except TimeoutError:
-            waiting = [label(rt) for rt, f in zip(runtimes, futures, strict=True) if not f.done()]
-            raise OperationFailed(f"timed out waiting for: {', '.join(waiting)}") from None
-        failed = [label(rt) for rt, ok in zip(runtimes, outcomes, strict=True) if not ok]
+        if futures:
+            await asyncio.wait(futures, timeout=timeout)
+        waiting = [label(rt) for rt, f in zip(runtimes, futures, strict=True) if not f.done()]
+        for future in futures:
+            future.cancel()  # one given up on: its waiter goes at the instance's next step
+        if waiting:
+            raise OperationFailed(f"timed out waiting for: {', '.join(waiting)}")
+        failed = [label(rt) for rt, f in zip(runtimes, futures, strict=True) if not f.result()]
         if failed:
             raise OperationFailed(f"not running: {', '.join(failed)}")
         return [_brief(rt) for rt in runtimes]
@@ -121,30 +174,52 @@ class Commands:
     async def cmd_logs(
         self,
         connection: Connection,
-        name: str,
+        targets: list[dict[str, Any]] | None = None,
+        name: str | None = None,
         instance: str | None = None,
         env: dict[str, str] | None = None,
         lines: int | None = 10,
         follow: bool = False,
     ) -> Any:
-        log = self.supervisor.log_of(name)
-        if env:
-            instance = self.supervisor.key_of(Target(name, instance, env))
-        backlog = [ln.as_dict() for ln in log.tail(lines, instance)]
+        """The last ``lines`` of the targets' logs merged in time order (no target: every
+        service's); ``name``/``instance``/``env`` is protocol 1's form of one target."""
+        if name is not None:
+            targets = [{"name": name, "instance": instance, "env": env or {}}]
+        sources = self._log_sources(targets_of(targets or []))
+        merged = heapq.merge(
+            *(_tail(log, keys, lines) for log, keys in sources.items()), key=_line_time
+        )
+        backlog = list(merged)
+        if lines is not None:
+            backlog = backlog[-lines:] if lines else []
+        shown = [line.as_dict() for line in backlog]
         if not follow:
-            return backlog
+            return shown
 
-        def follower(line: LogLine) -> None:
-            if instance is None or line.instance == instance:
-                connection.send({"log": line.as_dict()})
+        def follower_of(keys: frozenset[str] | None) -> Callable[[LogLine], None]:
+            def follower(line: LogLine) -> None:
+                if keys is None or line.instance in keys:
+                    connection.send({"log": line.as_dict()})
 
-        await _follow(connection, backlog, log.followers, follower)
+            return follower
+
+        followed = [(log.followers, follower_of(keys)) for log, keys in sources.items()]
+        await _follow(connection, shown, followed)
         return None
 
-    async def cmd_destroy(self, connection: Connection, targets: list[dict[str, Any]]) -> Any:
-        runtimes = self.supervisor.destroy(_targets(targets))
-        await asyncio.gather(*(self.supervisor.until(rt, stopped) for rt in runtimes))
-        return [_brief(rt) for rt in runtimes]
+    def _log_sources(self, targets: list[Target]) -> dict[ServiceLog, frozenset[str] | None]:
+        """Each log to read, with the instance keys wanted of it (None: every instance)."""
+        sup = self.supervisor
+        if not targets:
+            return {sup.log_of(name): None for name in sup.jobs}
+        sources: dict[ServiceLog, frozenset[str] | None] = {}
+        for target in targets:
+            log = sup.log_of(target.name)
+            bare = target.instance is None and not target.env
+            key = None if bare else sup.key_of(target)
+            keys = sources.get(log, frozenset())
+            sources[log] = None if key is None or keys is None else keys | {key}
+        return sources
 
     async def cmd_action(
         self,
@@ -155,7 +230,7 @@ class Commands:
         chain: list[str] | None = None,
     ) -> Any:
         outcome = await self.supervisor.action(
-            _targets([target])[0], action, args or [], chain or []
+            targets_of([target])[0], action, args or [], chain or []
         )
         return {
             "status": outcome.status,
@@ -167,6 +242,28 @@ class Commands:
     async def cmd_graph(self, connection: Connection) -> Any:
         graph = self.supervisor.graph
         return {**graph.as_json(), "dot": graph.as_dot()}
+
+    async def cmd_state(
+        self,
+        connection: Connection,
+        source: str,
+        states: list[dict[str, Any]],
+        replace: bool = False,
+    ) -> Any:
+        """A bridge says which of its states hold (``replace``: exactly these, all it holds)."""
+        if not source:
+            raise UsageError("a state's source (the bridge's name) cannot be empty")
+        changes = []
+        for state in states:
+            name, env = state["name"], state.get("env") or {}
+            if not EVENT_NAME.match(name):
+                raise UsageError(f"{name!r} is not a valid state name")
+            for key in env:
+                if not ENV_NAME.match(key):
+                    raise UsageError(f"{key!r} is not a valid variable name")
+            changes.append((name, env, state.get("holds", True)))
+        self.supervisor.states(source, changes, replace)
+        return None
 
     async def cmd_emit(
         self,
@@ -193,7 +290,7 @@ class Commands:
 
         if not wait:
             return reply()
-        await asyncio.gather(*(self.supervisor.until(rt, stopped) for rt in stops))
+        await asyncio.gather(*(self.supervisor.until(rt, _stopped) for rt in stops))
         outcomes = await asyncio.gather(*(self.supervisor.until(rt, settled) for rt in started))
         failed = [rt for rt, ok in zip(started, outcomes, strict=True) if not ok]
         if failed:
@@ -212,7 +309,7 @@ class Commands:
         def follower(record: dict[str, object]) -> None:
             connection.send({"event": record})
 
-        await _follow(connection, backlog, self.supervisor.event_followers, follower)
+        await _follow(connection, backlog, [(self.supervisor.event_followers, follower)])
         return None
 
     async def cmd_config_reload(self, connection: Connection) -> Any:
@@ -232,15 +329,16 @@ class Commands:
         connection.after_reply.append(self._exit_daemon)  # answer first, then exit
         return None
 
-    async def _outcome(self, runtimes: list[Runtime], wait: bool, verb: str) -> Any:
-        if not wait:
-            return [_brief(rt) for rt in runtimes]
-        outcomes = await asyncio.gather(*(self.supervisor.until(rt, settled) for rt in runtimes))
-        failed = [rt for rt, ok in zip(runtimes, outcomes, strict=True) if not ok]
-        if failed:
-            reasons = "; ".join(f"{label(rt)}: {rt.inst.error or rt.inst.state}" for rt in failed)
-            raise OperationFailed(f"{verb} failed: {reasons}")
-        return [_brief(rt) for rt in runtimes]
+
+def _tail(log: ServiceLog, keys: frozenset[str] | None, count: int | None) -> list[LogLine]:
+    if keys is None or len(keys) == 1:
+        return log.tail(count, None if keys is None else next(iter(keys)))
+    lines = [ln for ln in log.tail(None) if ln.instance in keys]
+    return lines if count is None else lines[-count:] if count else []
+
+
+def _line_time(line: LogLine) -> float:
+    return line.time
 
 
 def _ready(inst: Any) -> bool | None:
@@ -251,38 +349,38 @@ def _ready(inst: Any) -> bool | None:
     return None
 
 
+def _stopped(inst: Instance) -> bool | None:
+    return True if inst.state in (State.WAITING, State.FAILED) else None
+
+
 async def _follow(
-    connection: Connection, backlog: list[Any], followers: dict[Any, None], follower: Any
+    connection: Connection,
+    backlog: list[Any],
+    followed: list[tuple[dict[Any, None], Callable[[Any], None]]],
 ) -> None:
-    """A stream: the backlog as the reply, then whatever ``follower`` sends, until the
-    client hangs up."""
+    """A stream: the backlog as the reply, then whatever the followers send, until the
+    client hangs up. ``followed``: each list of followers with the one to add to it."""
     connection.send({"ok": True, "result": backlog, "stream": True})
-    followers[follower] = None
+    for followers, follower in followed:
+        followers[follower] = None
     try:
         await connection.until_peer_closes()
     finally:
-        followers.pop(follower, None)
-
-
-def _named(text: str) -> Target:
-    """``NAME`` or ``NAME:INSTANCE`` as a target."""
-    name, colon, key = text.partition(":")
-    return Target(name, key if colon else None)
-
-
-def _targets(raw: list[dict[str, Any]]) -> list[Target]:
-    targets = []
-    for item in raw:
-        if not item["name"]:
-            raise UsageError("a service name cannot be empty")
-        targets.append(Target(item["name"], item.get("instance"), item.get("env") or {}))
-    return targets
+        for followers, follower in followed:
+            followers.pop(follower, None)
 
 
 def _brief(rt: Runtime) -> dict[str, Any]:
+    inst = rt.inst
+    done = (
+        rt.definition.type is ServiceType.ONESHOT
+        and inst.state is State.RUNNING
+        and not inst.main_alive
+    )
     return {
-        "name": rt.inst.job,
-        "instance": rt.inst.key,
-        "state": str(rt.inst.state),
+        "name": inst.job,
+        "instance": inst.key,
+        "state": str(inst.state),
         "pid": rt.main_pid,
+        "done": done,
     }

@@ -9,6 +9,7 @@ so a service that prints without newlines cannot grow a buffer without bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import OrderedDict
@@ -17,7 +18,7 @@ from typing import ClassVar
 
 from msgspec import Struct
 
-from corral.core.config import LogConfig
+from corral.core.definition import LogConfig
 
 READ_SIZE = 65536
 MAX_LINE = 16384
@@ -126,16 +127,22 @@ class RotatingFile:
             self._fd = None
 
     def _rotate(self) -> None:
+        """Move the file aside (or empty it, with ``keep`` 0). A failure costs this file
+        its rotation, never the caller an exception: the next write tries again."""
         self._release()
-        if self.keep > 0:
-            for index in range(self.keep - 1, 0, -1):
-                older = f"{self.path}.{index}"
-                if os.path.exists(older):
-                    os.replace(older, f"{self.path}.{index + 1}")
-            os.replace(self.path, f"{self.path}.1")
-            self._opened()
-        else:
-            self._opened(os.O_TRUNC)
+        try:
+            if self.keep > 0:
+                for index in range(self.keep - 1, 0, -1):
+                    older = f"{self.path}.{index}"
+                    if os.path.exists(older):
+                        os.replace(older, f"{self.path}.{index + 1}")
+                with contextlib.suppress(FileNotFoundError):  # deleted meanwhile: none to keep
+                    os.replace(self.path, f"{self.path}.1")
+                self._opened()
+            else:
+                self._opened(os.O_TRUNC)
+        except OSError:
+            pass  # as a full disk: the ring still has the lines
         self._size = 0
 
     def close(self) -> None:

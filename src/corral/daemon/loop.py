@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import os
 import signal
@@ -16,6 +17,7 @@ import sys
 
 from corral.control.server import ControlServer
 from corral.core.registry import Registry, build, describe_changes
+from corral.daemon.cgroups import CgroupProbe
 from corral.daemon.commands import Commands
 from corral.daemon.logs import Console
 from corral.daemon.reaper import Reaper, become_subreaper
@@ -23,7 +25,6 @@ from corral.daemon.signals import SignalRouter
 from corral.daemon.sources import read_sources
 from corral.daemon.spawn import keep_inherited_fds
 from corral.daemon.supervisor import Supervisor
-from corral.daemon.tree import CgroupProbe
 from corral.daemon.watch import SourceWatch
 from corral.errors import ConfigError
 
@@ -59,6 +60,7 @@ class Daemon:
         self._console: Console | None = None
         self._shutdown: asyncio.Task[None] | None = None
         self._done: asyncio.Future[None] | None = None
+        self._exit_code = 0
 
     async def run(self) -> int:
         # Until every service is started: see _settle_memory. Not for the imports before:
@@ -80,17 +82,18 @@ class Daemon:
         reaper = Reaper(loop)
         reaper.install(signals)
         become_subreaper()
-        console = Console(sys.stdout.fileno(), colour=sys.stdout.isatty())
+        console = Console(sys.stdout.fileno(), colour=_colour(sys.stdout))
         await console.open()
         env = dict(os.environ)
         env["CORRAL_SOCKET"] = self.socket_path
+        cgroups = None if probe is None else probe.cgroups(self.socket_path, loop)
         self.supervisor = Supervisor(
             self.registry.definitions,
             reaper=reaper,
             console=console,
             log_dir=os.path.join(self.state_dir, "logs"),
             base_env=env,
-            cgroups=None if probe is None else probe.cgroups(self.socket_path, loop),
+            cgroups=cgroups,
             wakeup_fd=signals.wakeup_fd,
             graph=self.registry.graph,
         )
@@ -98,13 +101,15 @@ class Daemon:
         server = ControlServer(self.socket_path, commands)
         await server.start()
         for number in (signal.SIGTERM, signal.SIGINT):
-            signals.on(number, self._on_signal)
+            signals.on(number, functools.partial(self._on_signal, number))
         signals.on(signal.SIGHUP, lambda: self._reload_quietly("SIGHUP"))
         watch = None
         if os.environ.get("CORRAL_WATCH") != "0":
             watch = SourceWatch(loop, self.sources, lambda: self._reload_quietly("a change"))
         self._console = console
         console.lines("corral", [f"listening on {self.socket_path}"])
+        if cgroups is None:
+            console.lines("corral", [_UNTRACKED])
         self._announce_ready()
         try:
             self.supervisor.startup()
@@ -115,9 +120,10 @@ class Daemon:
             watch.close()
         await server.close()
         signals.close()
-        console.lines("corral", ["all services stopped; bye"])
+        if self._exit_code == 0:
+            console.lines("corral", ["all services stopped; bye"])
         console.flush()
-        return 0
+        return self._exit_code
 
     def _load(self) -> str | None:
         """Read the configuration; what stops the start, if anything."""
@@ -163,7 +169,19 @@ class Daemon:
             os.write(self.ready_fd, b"ready\n")
             os.close(self.ready_fd)
 
-    def _on_signal(self) -> None:
+    def _on_signal(self, number: int) -> None:
+        """The first SIGINT or SIGTERM stops every service in order, then the daemon exits;
+        a second one, while that stop is under way, SIGKILLs what is left and exits 1."""
+        assert self.supervisor is not None and self._console is not None
+        if self._shutdown is not None:
+            killed = self.supervisor.kill_everything()
+            self._console.lines("corral", [f"killed {_services(killed)} that had not stopped"])
+            self._exit_code = 1
+            return
+        running = self.supervisor.busy_instances()
+        again = "Ctrl-C" if number == signal.SIGINT else "SIGTERM"
+        self._console.lines("corral", [f"stopping {_services(running)} ({again} again to kill)"])
+
         async def stop_then_exit() -> None:
             await self.stop_all()
             self.exit()
@@ -181,6 +199,24 @@ class Daemon:
         """Let ``run`` return (after stop_all)."""
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
+
+
+#: Said once at start where corral has no cgroups (CORRAL_CGROUPS=0, cgroup v1 only, no
+#: writable v2 hierarchy): what a stop or destroy still reaches, and what it may miss.
+_UNTRACKED = (
+    "no cgroup v2 hierarchy corral may use here: a service's processes are found by process "
+    "group, pid file, ancestry and CORRAL_* environment (a process that left all four escapes)"
+)
+
+
+def _services(count: int) -> str:
+    return f"{count} service" + ("" if count == 1 else "s")
+
+
+def _colour(stream: object) -> bool:
+    """Colour on a terminal, unless ``NO_COLOR`` is set to anything (no-color.org)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
 
 
 def _settle_memory() -> None:

@@ -9,6 +9,8 @@
   the launcher exited until it names a live process (or the start times out).
 * :class:`ProbeRunner`: ``ready = {...}``: tcp and http checks run as non-blocking
   connections on the loop, exec checks as child processes, log checks against output lines.
+
+Log checks are matched off the loop: see :mod:`corral.daemon.logmatch`.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import socket
 import struct
 import time
 from collections.abc import Callable
 
-from corral.core.config import PROBE_ATTEMPT_TIMEOUT, Command, Probe
+from corral.core.definition import PROBE_ATTEMPT_TIMEOUT, Command, Probe
+from corral.core.patterns import compile_log_pattern
+from corral.daemon.logmatch import LogMatch
 
 PID_FILE_POLL = 0.05
 
@@ -138,20 +141,24 @@ def read_pid_file(path: str) -> int | None:
 
 
 class PidFileWatch:
-    """Reads a pid file every PID_FILE_POLL seconds until it names a live process."""
+    """Asks ``find`` every PID_FILE_POLL seconds for the process the pid file names, until
+    it gives one (a pid file may be there already, be written late, or name a stranger)."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, path: str, found: Callable[[int], None]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        find: Callable[[], int | None],
+        found: Callable[[int], None],
     ) -> None:
         self._loop = loop
-        self._path = path
+        self._find = find
         self._found = found
         self._handle: asyncio.TimerHandle | None = None
         self._check()
 
     def _check(self) -> None:
         self._handle = None
-        pid = read_pid_file(self._path)
+        pid = self._find()
         if pid is not None:
             self._found(pid)
         else:
@@ -189,22 +196,36 @@ class ProbeRunner:
         self._cancel_exec: Callable[[], None] | None = None
         self._last = "not tried yet"
         self._done = False
-        self._pattern = re.compile(probe.target) if probe.kind == "log" else None
-        if self._pattern is not None and self._deadline is not None:
-            self._timer = loop.call_later(probe.timeout or 0.0, self._log_expired)
-        if self._pattern is None:
+        self._log: LogMatch | None = None
+        if probe.kind == "log":
+            self._watch_log()
+        else:
             self._attempt()
 
     # -- log probes: passive -------------------------------------------------------------
 
-    def lines(self, texts: list[str]) -> None:
-        if self._pattern is None or self._done:
+    def _watch_log(self) -> None:
+        try:
+            pattern = compile_log_pattern(self._probe.target)
+        except ValueError as exc:  # config validation refuses it first; never fail the loop
+            self._timer = self._loop.call_later(0, self._finish, False, f"ready.log: {exc}")
             return
-        if any(self._pattern.search(text) for text in texts):
-            self._finish(True)
+        self._log = LogMatch(self._loop, pattern, lambda: self._finish(True))
+        if self._deadline is not None:
+            self._timer = self._loop.call_later(self._probe.timeout or 0.0, self._log_expired)
+
+    def lines(self, texts: list[str]) -> None:
+        """Output lines of the main process; a log probe has them matched off the loop."""
+        if self._log is not None and not self._done:
+            self._log.add(texts)
 
     def _log_expired(self) -> None:
         self._last = f"no output line matched {self._probe.target!r}"
+        if self._log is not None and self._log.skipped:
+            self._last += (
+                f" ({self._log.skipped} lines were not checked: they came faster than they"
+                " could be matched)"
+            )
         self._give_up()
 
     # -- active probes -------------------------------------------------------------------
@@ -303,3 +324,5 @@ class ProbeRunner:
         if self._cancel_exec is not None:
             self._cancel_exec()
             self._cancel_exec = None
+        if self._log is not None:
+            self._log.cancel()

@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping
 
 from msgspec import Struct, field
 
-from corral.core.config import Definition
-from corral.core.expr import Progress
+from corral.core.definition import Definition
+from corral.core.evaluate import Progress
 from corral.core.instances import label_of
-from corral.core.machine import Instance
+from corral.core.records import Instance
 from corral.core.states import REST_STATES, Goal, ProcessKind, State
 from corral.daemon.logs import ServiceLog
 from corral.daemon.oneoff import OneOff
@@ -39,10 +39,14 @@ class Runtime(Struct, eq=False):
     blockers: list[Runtime] = field(default_factory=list)  # what its held event waits for
     holders: dict[Runtime, None] = field(default_factory=dict)  # held events waiting on it
     renew: bool = False  # a restart: take the current definition when starting again
-    #: Its next main process, started at its last one's exit (``Supervisor._exited``): the
+    #: Its next main process, started at its last one's exit (``Processes._exited``): the
     #: child and the read end of its output pipe, taken by the walk's spawn.
     launched: tuple[Child, int] | None = None
-    #: Its last status row and what that was made from (see ``supervisor._status_row``).
+    #: A forking service: when its launcher started (clock ticks; what its pid file names
+    #: must start later, ``daemon/forking.py``), and the group of the daemon it adopted.
+    launch_ticks: int | None = None
+    adopted_group: int | None = None
+    #: Its last status row and what that was made from (see ``status_view._status_row``).
     row_memo: tuple[object, ...] | None = None
 
     @property

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from corral.errors import ConfigError, ConfigProblem
+
+if TYPE_CHECKING:
+    from corral.core.registry import SourceTexts
 
 DEFAULT_FILE = "corral.toml"
 DEFAULT_DIR = "corral.d"
@@ -17,18 +21,22 @@ def default_sources(cwd: str) -> list[str]:
 
 
 def project_dir(sources: list[str], cwd: str) -> str:
-    """The directory the project lives in: that of the first source (or cwd)."""
+    """The directory the project lives in, where its ``.corral/`` goes: the one that holds the
+    first source, be it a file or a directory (``./corral.d/`` alone: ``.``), or cwd."""
     if not sources:
         return cwd
-    first = os.path.abspath(sources[0])
-    return first if os.path.isdir(first) else os.path.dirname(first)
+    return os.path.dirname(os.path.abspath(sources[0]))
 
 
-def read_sources(paths: list[str], vanished_ok: bool = False) -> list[tuple[str, str]]:
+def read_sources(paths: list[str], vanished_ok: bool = False) -> SourceTexts:
     """``(path, text)`` for every file, directories expanded to their sorted ``*.toml``.
 
     A path that does not exist is an error (a typo in ``-c``), except with ``vanished_ok``:
-    on a reload, a source whose file was deleted simply defines nothing any more."""
+    on a reload, a source whose file was deleted simply defines nothing any more. Sources
+    that cannot be read are returned as problems beside the others, so that ``build``
+    reports them together with whatever is wrong in the rest."""
+    from corral.core.registry import SourceTexts  # not for `up -d`, which reads nothing
+
     if not paths:
         raise ConfigError(
             [
@@ -42,22 +50,25 @@ def read_sources(paths: list[str], vanished_ok: bool = False) -> list[tuple[str,
     problems: list[ConfigProblem] = []
     for path in paths:
         if os.path.isdir(path):
+            try:
+                names = sorted(os.listdir(path))
+            except OSError as exc:
+                problems.append(ConfigProblem(path, f"cannot read: {exc}"))
+                continue
             files.extend(
                 os.path.join(path, name)
-                for name in sorted(os.listdir(path))
+                for name in names
                 if name.endswith(".toml") and not name.startswith(".")
             )
         elif os.path.exists(path):
             files.append(path)
         elif not vanished_ok:
             problems.append(ConfigProblem(path, "no such file or directory"))
-    texts = []
+    texts = SourceTexts(problems=problems)
     for file in files:
         try:
             with open(file, encoding="utf-8") as handle:
                 texts.append((file, handle.read()))
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(ConfigProblem(file, f"cannot read: {exc}"))
-    if problems:
-        raise ConfigError(problems)
+            texts.problems.append(ConfigProblem(file, f"cannot read: {exc}"))
     return texts

@@ -3,16 +3,20 @@
 The usual child (no ``cwd``, ``user``, ``group`` or ``umask``) is started by
 ``os.posix_spawn``: glibc's vfork-style spawn with exec errors reported synchronously, at
 about half the CPU of ``subprocess.Popen``, which matters when thousands start at once. The
-others use Popen as a fork+exec primitive (it gives cwd, credentials and umask). Neither
-closes fds in the child: every fd corral holds is close-on-exec. Neither waits here: the one
-reaper collects every exit, and Popen is told its child is already collected, so its own
+others use Popen as a fork+exec primitive (it gives cwd, credentials and umask), also once
+corral holds enough fds for plain children to go through the spawner thread: credentials are
+set in this one place, the way a login sets them (:func:`credentials`). Neither closes fds
+in the child: every fd corral holds is close-on-exec. Neither waits here: the one reaper
+collects every exit, and Popen is told its child is already collected, so its own
 bookkeeping never reaps one of ours.
 """
 
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
+import pwd
 import signal
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -20,7 +24,7 @@ from typing import Any
 
 from msgspec import Struct
 
-from corral.core.config import Command, Definition
+from corral.core.definition import Command, Definition
 from corral.core.expand import expand, parse_env_file
 from corral.daemon.spawner import STDIN_ON_NULL, spawn_through
 
@@ -218,6 +222,7 @@ def _popen(
     """Fork and exec with cwd, credentials or umask. No fd is closed in the child: every fd
     of corral's is close-on-exec but the one ``fd_placed`` put there, and closing them one by
     one (Python 3.11 does, after a fork) took milliseconds with thousands open."""
+    ids = credentials(definition)
     try:
         return subprocess.Popen(
             argv,
@@ -226,9 +231,9 @@ def _popen(
             stderr=output_fd,
             env=dict(env),
             cwd=cwd,
-            user=definition.user,
-            group=definition.group,
-            extra_groups=_supplementary_groups(definition),
+            user=ids.uid,
+            group=ids.gid,
+            extra_groups=ids.groups,
             umask=-1 if definition.umask is None else definition.umask,
             process_group=0,
             close_fds=False,
@@ -240,35 +245,44 @@ def _popen(
         raise SpawnError(f"{missing}: command not found") from None
     except PermissionError as exc:
         raise SpawnError(f"{exc.filename or argv[0]}: permission denied") from None
-    except KeyError as exc:  # an unknown user or group name
-        raise SpawnError(f"no such user or group: {exc.args[0]}") from None
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         raise SpawnError(str(exc)) from None
 
 
-def _supplementary_groups(definition: Definition) -> list[int] | None:
-    """With ``user`` set, the user's own supplementary groups (as login would give them)."""
-    if definition.user is None or os.getuid() != 0:
-        return None
-    import grp
-    import pwd
+class Credentials(Struct, frozen=True):
+    """What the child's uid, gid and supplementary groups become; None leaves it as corral's."""
 
+    uid: int | None = None
+    gid: int | None = None
+    groups: list[int] | None = None
+
+
+def credentials(definition: Definition) -> Credentials:
+    """The credentials of a child, as a login gives them: with ``user``, its uid, its own
+    primary group (or ``group``) and the groups that list it as a member (``initgroups``), so
+    nothing of root's gid or groups is kept; with ``group`` alone, that gid. Not as root,
+    only what is configured is asked for (setgroups would be refused). Raises SpawnError."""
+    gid = None if definition.group is None else _group_id(definition.group)
+    if definition.user is None:
+        return Credentials(gid=gid)
+    entry = _passwd_entry(definition.user)
+    if os.geteuid() != 0:
+        return Credentials(uid=entry.pw_uid, gid=gid)
+    primary = entry.pw_gid if gid is None else gid
+    return Credentials(entry.pw_uid, primary, os.getgrouplist(entry.pw_name, primary))
+
+
+def _passwd_entry(user: str | int) -> pwd.struct_passwd:
     try:
-        entry = (
-            pwd.getpwuid(definition.user)
-            if isinstance(definition.user, int)
-            else pwd.getpwnam(definition.user)
-        )
+        return pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
     except KeyError:
-        raise SpawnError(f"no such user: {definition.user}") from None
-    primary = entry.pw_gid
-    if definition.group is not None:
-        try:
-            primary = (
-                definition.group
-                if isinstance(definition.group, int)
-                else grp.getgrnam(definition.group).gr_gid
-            )
-        except KeyError:
-            raise SpawnError(f"no such group: {definition.group}") from None
-    return os.getgrouplist(entry.pw_name, primary)
+        raise SpawnError(f"no such user: {user}") from None
+
+
+def _group_id(group: str | int) -> int:
+    if isinstance(group, int):
+        return group
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise SpawnError(f"no such group: {group}") from None

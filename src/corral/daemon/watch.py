@@ -15,7 +15,8 @@ import os
 import struct
 from collections.abc import Callable
 
-IN_MODIFY = 0x002
+# Not IN_MODIFY: it comes at every write(), so a file written in pieces would be reloaded
+# half-written; IN_CLOSE_WRITE (or the rename an editor does) says the writer is done.
 IN_ATTRIB = 0x004
 IN_CLOSE_WRITE = 0x008
 IN_MOVED_FROM = 0x040

@@ -1,0 +1,161 @@
+"""Each main process's way of saying it is ready, wired to its instance.
+
+The protocols themselves (notify socket, ready_fd pipe, pid file, probes) are in
+:mod:`corral.daemon.readiness`; this picks the ones a definition asks for when its main
+process is launched, turns what they report into the machine's ``Ready``/``NotReady``/
+``Adopted`` inputs, and keeps the notify ``STATUS=`` text for ``status``. A protocol's yes
+is followed by the ``ready`` probe, where one is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+
+from corral.core import inputs as ins
+from corral.core.definition import Command
+from corral.core.states import ProcessKind, ServiceType, State
+from corral.daemon.actions import Actions
+from corral.daemon.cgroups import Cgroups
+from corral.daemon.forking import pid_file_of, trusted_pid
+from corral.daemon.journal import Journal
+from corral.daemon.oneoff import Outcome
+from corral.daemon.readiness import NotifyChannel, PidFileWatch, ProbeRunner, ReadyPipe
+from corral.daemon.runtime import Readiness, Runtime, label
+from corral.daemon.spawn import SpawnError
+from corral.daemon.table import InstanceTable
+
+Feed = Callable[[Runtime, ins.Input], None]
+#: Makes ``pid`` the instance's main process (``MAINPID=``, a pid file).
+Adopt = Callable[[Runtime, int], None]
+
+
+class ReadyWatch:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        table: InstanceTable,
+        journal: Journal,
+        actions: Actions,
+        cgroups: Cgroups | None,
+        feed: Feed,
+        adopt: Adopt,
+    ) -> None:
+        self._loop = loop
+        self._table = table
+        self._journal = journal
+        self._actions = actions
+        self._cgroups = cgroups
+        self._feed = feed
+        self._adopt = adopt
+
+    def channels_for(self, rt: Runtime) -> Readiness:
+        """What listens for a main process about to be launched: a notify socket for
+        ``notify``, a pipe for ``ready_fd`` (closed, with the old, by ``Readiness.close``)."""
+        definition = rt.definition
+        readiness = Readiness()
+        if definition.type is ServiceType.NOTIFY:
+            readiness.notify = NotifyChannel(
+                self._loop, lambda fields, pid: self._notified(rt, fields, pid)
+            )
+        elif definition.ready_fd is not None:
+            readiness.pipe = ReadyPipe(self._loop, lambda: self.protocol_ready(rt))
+        return readiness
+
+    def lines(self, rt: Runtime, texts: list[str]) -> None:
+        """Output of the main process, for a ``log`` probe."""
+        readiness = rt.readiness
+        if readiness is not None and readiness.probe is not None:
+            readiness.probe.lines(texts)
+
+    def _notified(self, rt: Runtime, fields: dict[str, str], pid: int | None) -> None:
+        """A datagram on the instance's NOTIFY_SOCKET."""
+        if pid is not None and not self._belongs(rt, pid):
+            self._journal.say(rt, f"ignored a notify message from pid {pid}, not of this service")
+            return
+        if "STATUS" in fields:
+            rt.status_text = fields["STATUS"]
+            self._table.changed()
+        if "MAINPID" in fields and fields["MAINPID"].isdigit():
+            self._adopt(rt, int(fields["MAINPID"]))
+        if fields.get("STOPPING") == "1":
+            self._journal.say(rt, "the service says it is stopping")
+        usec = fields.get("EXTEND_TIMEOUT_USEC", "")
+        if usec.isdigit():
+            self._feed(rt, ins.ExtendTimeout(int(usec) / 1e6))
+        if fields.get("READY") == "1" and rt.inst.state is State.SPAWNED:
+            self.protocol_ready(rt)
+
+    def _belongs(self, rt: Runtime, pid: int) -> bool:
+        """Whether a process is one of the instance's: a child, in one of its process
+        groups, or in its cgroup (systemd's NotifyAccess=all, bounded to the service)."""
+        if any(child.pid == pid for child in rt.children.values()):
+            return True
+        try:
+            if os.getpgid(pid) in set(rt.groups.values()):
+                return True
+        except ProcessLookupError:
+            return False
+        return self._cgroups is not None and pid in self._cgroups.pids(label(rt))
+
+    def protocol_ready(self, rt: Runtime) -> None:
+        """The readiness protocol said yes (or, for a simple service, the exec did); a
+        probe, if any, must pass too."""
+        probe = rt.definition.ready
+        readiness = rt.readiness
+        if probe is None or readiness is None:
+            self._feed(rt, ins.Ready())
+            return
+        if readiness.probe is not None:
+            return
+        readiness.probe = ProbeRunner(
+            self._loop,
+            probe,
+            lambda command, timeout, done: self._run_probe(rt, command, timeout, done),
+            passed=lambda: self._feed(rt, ins.Ready()),
+            gave_up=lambda reason: self._feed(rt, ins.NotReady(reason)),
+        )
+
+    def _run_probe(
+        self, rt: Runtime, command: Command, timeout: float, done: Callable[[bool, str], None]
+    ) -> Callable[[], None]:
+        def finished(outcome: Outcome) -> None:
+            last = outcome.output.strip().splitlines()[-1:] or [""]
+            if outcome.timed_out:
+                done(False, f"check timed out after {timeout:g}s")
+            else:
+                done(outcome.ok, f"check exited with status {outcome.status} {last[0]}".strip())
+
+        try:
+            oneoff = self._actions.run(rt, command, {}, timeout, finished)
+        except SpawnError as exc:
+            self._loop.call_soon(done, False, str(exc))
+            return lambda: None
+        return oneoff.cancel
+
+    def watch_pid_file(self, rt: Runtime) -> None:
+        """A forking launcher exited 0: wait for the pid file to name the daemon it left."""
+        assert rt.readiness is not None
+
+        def found(pid: int) -> None:
+            if rt.readiness is not None:
+                rt.readiness.pid_watch = None
+            if rt.inst.state is State.SPAWNED and rt.inst.launched:
+                self._adopt(rt, pid)
+                self._feed(rt, ins.Adopted())
+                self.protocol_ready(rt)
+
+        rt.readiness.pid_watch = PidFileWatch(self._loop, lambda: pid_file_daemon(rt), found)
+
+
+def pid_file_daemon(rt: Runtime) -> int | None:
+    """The process a forking instance's pid file names, if corral may believe it is its own
+    (``daemon/forking.py``); None for other types."""
+    definition = rt.definition
+    if definition.type is not ServiceType.FORKING:
+        return None
+    return trusted_pid(pid_file_of(definition.pid_file, definition.cwd), rt.launch_ticks)
+
+
+_MAIN = ProcessKind.MAIN

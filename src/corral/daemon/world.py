@@ -1,0 +1,93 @@
+"""The activation-source seam: everything that produces events or states reaches activation
+through here, and only through here.
+
+Sources are corral's own lifecycle (``starting``, ``started``, ... from the machine, and
+``startup``), ``corral emit``, and the bridges: each bridge (devices, network, files, timers,
+D-Bus) is a child process of corral's that speaks the control protocol (``emit`` for its
+events, ``state`` for the states it knows), so a crashing bridge never takes the daemon down.
+A bridge names itself; its states are kept per bridge, and the full list it sends when it
+(re)connects replaces what it said before, so a bridge that restarts can't leave a stale
+state behind.
+
+An event is recorded (``corral events``), shown to followers, and fed to every condition; a
+state change marks the ``while`` jobs that mention it, which the driver looks at once no
+input is queued.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+
+from corral.core.evaluate import Event
+from corral.daemon.activation import Activation, Changes
+
+#: Events kept for ``corral events`` (the stream itself has no limit).
+EVENT_HISTORY = 1000
+
+#: An event as recorded and streamed: ``{"time", "name", "env"}``.
+Record = dict[str, object]
+
+
+def state_key(env: Mapping[str, str]) -> str:
+    """One state's identity among others of its name: its variables, in order."""
+    return ",".join(f"{key}={env[key]}" for key in sorted(env))
+
+
+class World:
+    def __init__(
+        self,
+        activation: Activation,
+        apply: Callable[[Changes], None],
+        settle: Callable[[], None],
+    ) -> None:
+        self._activation = activation
+        self._apply = apply
+        self._settle = settle  # has the driver look at the ``while`` jobs a state marked
+        self.history: deque[Record] = deque(maxlen=EVENT_HISTORY)
+        self.followers: dict[Callable[[Record], None], None] = {}
+        #: source -> state name -> key -> variables
+        self._states: dict[str, dict[str, dict[str, Mapping[str, str]]]] = {}
+
+    def emit(self, name: str, env: Mapping[str, str]) -> Changes:
+        """An event: recorded, shown to followers, and fed to every condition; what it
+        started and stopped is applied, and returned."""
+        record: Record = {"time": time.time(), "name": name, "env": dict(env)}
+        self.history.append(record)
+        for follower in list(self.followers):
+            follower(record)
+        changes = self._activation.event(Event(name, tuple(env.items())))
+        self._apply(changes)
+        return changes
+
+    def hold(self, source: str, name: str, env: Mapping[str, str], holds: bool) -> None:
+        """``source`` says state ``name`` with these variables holds now, or no longer."""
+        states = self._states.setdefault(source, {}).setdefault(name, {})
+        key = state_key(env)
+        if holds:
+            states[key] = dict(env)
+        else:
+            states.pop(key, None)
+        self._publish([name])
+
+    def replace(self, source: str, states: Iterable[tuple[str, Mapping[str, str]]]) -> None:
+        """Everything ``source`` holds now (a bridge's first word after it connects)."""
+        before = self._states.pop(source, {})
+        fresh: dict[str, dict[str, Mapping[str, str]]] = {}
+        for name, env in states:
+            fresh.setdefault(name, {})[state_key(env)] = dict(env)
+        self._states[source] = fresh
+        self._publish({*before, *fresh})
+
+    def holding(self, name: str) -> dict[str, Mapping[str, str]]:
+        """Where the world's state ``name`` holds, from every source: key -> variables."""
+        merged: dict[str, Mapping[str, str]] = {}
+        for states in self._states.values():
+            merged.update(states.get(name, {}))
+        return merged
+
+    def _publish(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._activation.outside(name, self.holding(name))
+        self._settle()
