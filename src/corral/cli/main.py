@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from corral.cli import arguments, colour_for, leading_socket, said
 from corral.cli.address import parse_targets
 from corral.control.paths import client_socket
 from corral.errors import EXIT_FAILED, EXIT_OK, UsageError, reported
@@ -50,10 +51,23 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def _goal_command(verb: str) -> Command:
+    """start, stop or restart: one line per instance on how it ended (nothing with
+    --no-wait); while waiting on a terminal, what it waits for on a live line
+    (``corral.cli.progress``)."""
+
     def run(args: argparse.Namespace) -> int:
-        targets = parse_targets(args.names)
+        request = {"targets": parse_targets(args.names), "wait": not args.no_wait}
         with _client(args) as client:
-            client.request(verb, targets=targets, wait=not args.no_wait)
+            if args.no_wait:  # only the goal is set: nothing reached yet, nothing said
+                client.request(verb, **request)
+                return EXIT_OK
+            if sys.stderr.isatty():
+                from corral.cli.progress import request_showing_progress
+
+                result = request_showing_progress(client, verb, request)
+            else:
+                result = client.request(verb, **request)
+        sys.stdout.write(said(result))
         return EXIT_OK
 
     return run
@@ -70,7 +84,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.names:
         request["targets"] = parse_targets(args.names)
     if not args.json:  # the daemon makes the table, as for the quick path
-        request.update(table=True, colour=sys.stdout.isatty())
+        request.update(table=True, colour=colour_for(sys.stdout))
     with _client(args) as client:
         result = client.request("status", **request)
     if args.json:
@@ -87,11 +101,13 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    target = parse_targets(args.name)[0]
-    request = {"name": target["name"], "instance": target.get("instance"), "lines": args.lines}
-    if target.get("env"):
-        request["env"] = target["env"]
-    return _show_stream(args, "logs", "log", request, _print_log)
+    """The named services' lines (none named: every service's), merged in time order."""
+    from corral.cli.render import LogPrinter
+
+    targets = parse_targets(args.names) if args.names else []
+    printer = LogPrinter(colour_for(sys.stdout))
+    request = {"targets": targets, "lines": args.lines}
+    return _show_stream(args, "logs", "log", request, printer.show, printer.fit)
 
 
 def _show_stream(
@@ -100,31 +116,30 @@ def _show_stream(
     key: str,
     request: dict[str, Any],
     show: Callable[[dict[str, Any]], None],
+    before: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> int:
-    """Print a backlog; with ``--follow``, then every ``{key: item}`` the daemon streams."""
+    """Print a backlog (``before`` sees it first); with ``--follow``, then every
+    ``{key: item}`` the daemon streams."""
     with _client(args) as client:
         if not args.follow:
-            for item in client.request(cmd, **request):
+            backlog = client.request(cmd, **request)
+            if before is not None:
+                before(backlog)
+            for item in backlog:
                 show(item)
             return EXIT_OK
         try:
             for index, message in enumerate(client.stream(cmd, follow=True, **request)):
-                for item in message if index == 0 else [message.get(key)]:
+                items = message if index == 0 else [message.get(key)]
+                if index == 0 and before is not None:
+                    before(items)
+                for item in items:
                     if item is not None:
                         show(item)
                 sys.stdout.flush()
         except KeyboardInterrupt:
             pass
     return EXIT_OK
-
-
-def _print_log(line: dict[str, Any]) -> None:
-    import time
-
-    stamp = time.strftime("%H:%M:%S", time.localtime(line["time"]))
-    name = line["service"] + (f":{line['instance']}" if line["instance"] else "")
-    tag = "" if line["process"] == "main" else f" [{line['process']}]"
-    print(f"{stamp} {name}{tag} | {line['text']}")
 
 
 def cmd_emit(args: argparse.Namespace) -> int:
@@ -250,106 +265,47 @@ def _config_show(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------------------
 
 
-def _up_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-c",
-        "--config",
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="config file or directory; repeat for increasing precedence",
-    )
-    p.add_argument(
-        "-d",
-        "--detach",
-        action="store_true",
-        help="run in the background; return once the socket accepts",
-    )
-    p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
-
-
-def _goal_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "names", nargs="+", metavar="NAME", help="NAME, NAME:INSTANCE or NAME KEY=VALUE..."
-    )
-    p.add_argument("--no-wait", action="store_true", help="return once the goal is set")
-
-
-def _names_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("names", nargs="+", metavar="NAME")
-
-
-def _status_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("names", nargs="*", metavar="NAME")
-    p.add_argument("--json", action="store_true", help="a JSON list of objects")
-
-
-def _wait_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("names", nargs="*", metavar="NAME")
-    p.add_argument("--timeout", type=float, metavar="S")
-
-
-def _logs_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", nargs="+", metavar="NAME", help="NAME, NAME:INSTANCE or NAME KEY=VALUE")
-    p.add_argument("-f", "--follow", action="store_true")
-    p.add_argument("-n", "--lines", type=int, default=10, metavar="N")
-
-
-def _emit_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("event", metavar="EVENT")
-    p.add_argument("env", nargs="*", metavar="KEY=VALUE")
-    p.add_argument("--no-wait", action="store_true", help="return once the event is emitted")
-
-
-def _events_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--follow", action="store_true")
-    p.add_argument("-n", "--lines", type=int, metavar="N", help="the last N (default: all kept)")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
-
-
-def _config_args(p: argparse.ArgumentParser) -> None:
-    config_sub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
-    check = config_sub.add_parser("check", help="exit 1 with errors, 0 when clean (offline)")
-    check.add_argument("-c", "--config", action="append", default=[], metavar="PATH")
-    config_sub.add_parser("reload", help="load the sources again; nothing changes on error")
-    show = config_sub.add_parser("show", help="a service's merged definition, key by key")
-    show.add_argument("name", metavar="NAME")
-    show.add_argument("-c", "--config", action="append", default=[], metavar="PATH",
-                      help="read these sources instead of asking the daemon")  # fmt: skip
-
-
-def _no_args(p: argparse.ArgumentParser) -> None:
-    pass
-
-
-def _action_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME", help="NAME or NAME:INSTANCE")
-    p.add_argument("action", metavar="ACTION")
-    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARG")
-
-
-def _graph_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=["dot", "json"], default="dot")
-
-
 #: name -> (function, one-line help, adds the command's arguments)
 COMMANDS: dict[str, tuple[Command, str, Callable[[argparse.ArgumentParser], None]]] = {
-    "up": (cmd_up, "run the supervisor in the foreground (-d: in the background)", _up_args),
-    "down": (cmd_down, "stop everything, then the daemon", _no_args),
-    "start": (_goal_command("start"), "start services; wait until they are ready", _goal_args),
-    "stop": (_goal_command("stop"), "stop services; wait until they are down", _goal_args),
-    "restart": (_goal_command("restart"), "stop then start services; wait until ready", _goal_args),
-    "reload": (cmd_reload, "send services their reload signal", _names_args),
-    "status": (cmd_status, "show services and instances", _status_args),
-    "wait": (cmd_wait, "wait until services are ready", _wait_args),
-    "logs": (cmd_logs, "show a service's output", _logs_args),
-    "destroy": (cmd_destroy, "SIGKILL a service, its dependents and all they left", _names_args),
-    "action": (cmd_action, "run a service's action; exit with its status", _action_args),
-    "graph": (cmd_graph, "print the dependency graph", _graph_args),
-    "emit": (cmd_emit, "emit an event; wait until what it started or stopped settles", _emit_args),
-    "events": (cmd_events, "show the event stream (-f: follow it)", _events_args),
-    "config": (cmd_config, "check, reload or show the configuration", _config_args),
+    "up": (
+        cmd_up,
+        "run the supervisor in the foreground (-d: in the background)",
+        arguments.up_args,
+    ),
+    "down": (cmd_down, "stop everything, then the daemon", arguments.no_args),
+    "start": (
+        _goal_command("start"),
+        "start services; wait until they are ready",
+        arguments.goal_args,
+    ),
+    "stop": (_goal_command("stop"), "stop services; wait until they are down", arguments.goal_args),
+    "restart": (
+        _goal_command("restart"),
+        "stop then start services; wait until ready",
+        arguments.goal_args,
+    ),
+    "reload": (cmd_reload, "send services their reload signal", arguments.names_args),
+    "status": (cmd_status, "show services and instances", arguments.status_args),
+    "wait": (cmd_wait, "wait until services are ready", arguments.wait_args),
+    "logs": (cmd_logs, "show services' output, merged in time order", arguments.logs_args),
+    "destroy": (
+        cmd_destroy,
+        "SIGKILL a service, its dependents and all they left",
+        arguments.names_args,
+    ),
+    "action": (cmd_action, "run a service's action; exit with its status", arguments.action_args),
+    "graph": (cmd_graph, "print the dependency graph", arguments.graph_args),
+    "emit": (
+        cmd_emit,
+        "emit an event; wait until what it started or stopped settles",
+        arguments.emit_args,
+    ),
+    "events": (cmd_events, "show the event stream (-f: follow it)", arguments.events_args),
+    "config": (cmd_config, "check, reload or show the configuration", arguments.config_args),
 }
+
+
+SOCKET_HELP = "control socket (default: $CORRAL_SOCKET, then .corral/control.sock)"
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -359,16 +315,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="corral", description="a service manager")
     parser.add_argument("--version", action="version", version=f"corral {__version__}")
+    parser.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     names = [only] if only in COMMANDS else list(COMMANDS)
     for name in names:
         func, text, add_arguments = COMMANDS[name]
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument(
-            "--socket",
-            metavar="PATH",
-            help="control socket (default: $CORRAL_SOCKET, then .corral/control.sock)",
-        )
+        # SUPPRESS: not given after the verb, it leaves the one given before it in place.
+        p.add_argument("--socket", metavar="PATH", default=argparse.SUPPRESS, help=SOCKET_HELP)
         p.set_defaults(func=func)
         add_arguments(p)
     return parser
@@ -376,7 +330,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(argv[0] if argv else None)
+    prefix = leading_socket(argv)
+    words = prefix[1] if prefix is not None else argv
+    parser = build_parser(words[0] if words else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help

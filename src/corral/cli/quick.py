@@ -1,5 +1,6 @@
 """The fast path of the commands scripts run in loops: ``status``, ``start``, ``stop``,
-``restart``, ``reload`` and ``down``; and of ``up``, whose start it shortens.
+``restart``, ``reload`` and ``down`` (also after ``--socket PATH``); and of ``up``, whose
+start it shortens.
 
 A status imports only ``os``, ``sys`` and ``_socket``, and a verb the address parser
 besides (argparse, ``socket``, ``typing``, and ``json`` with the ``re`` it pulls in, together
@@ -8,14 +9,19 @@ them the interpreter's start). It parses the few flags by hand and speaks the pr
 directly; the daemon renders the status table, which is written out as it comes (``_json``
 decodes only replies with other escapes than line breaks: colour, errors). Anything it does
 not recognise (``--help``, a typo, a missing name) falls back to the full argparse CLI, so
-errors and help read the same as for every other command.
+errors and help read the same as for every other command. On a terminal a waiting start,
+stop or restart draws its live line through ``corral.cli.progress`` (imported only there).
 """
 
 import sys
 
+from corral.cli import colour_for, leading_socket, said  # the package: loaded already
+
 # The contract's exit codes, as in corral.errors (whose import, with its classes, costs a
 # tenth of a millisecond here; tests/cli/test_quick.py checks they agree).
 EXIT_FAILED, EXIT_USAGE, EXIT_NO_SUCH_SERVICE, EXIT_UNREACHABLE = 1, 2, 3, 4
+#: corral.control.version's PROTOCOL_VERSION, sent in every request (the test checks it too).
+PROTOCOL_VERSION = 2
 
 # No ``from __future__ import annotations``: it imports the __future__ module at run time.
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy still reads the hints
@@ -35,16 +41,18 @@ VERBS: "dict[str, tuple[str | None, bool]]" = {
     "reload": (None, True),
     "down": (None, False),
 }
+#: The verbs that say, one line per instance, how each ended (``said``).
+SAYING = frozenset({"start", "stop", "restart"})
 
 
 def parse_words(
-    argv: list[str], flag: str | None, addresses: bool
+    argv: list[str], flag: str | None, addresses: bool, socket_path: str | None = None
 ) -> tuple[bool, str | None, list[str]] | None:
     """``[FLAG] [--socket PATH] [NAME...]`` → (flag given, socket, names); None if the
     arguments need the full parser. ``addresses`` lets ``KEY=VALUE`` words through. The
-    names must come in one run, as argparse takes them: ``a --json b`` is its error."""
+    names must come in one run, as argparse takes them: ``a --json b`` is its error.
+    ``socket_path``: one given before the command word (a later one wins, as in argparse)."""
     flagged = False
-    socket_path = None
     names: list[str] = []
     after_names = False  # a flag came after some names: no more names may follow
     words = iter(argv)
@@ -68,12 +76,13 @@ def parse_words(
     return flagged, socket_path, names
 
 
-def parse_up(argv: list[str]) -> tuple[list[str], bool, str | None, int | None] | None:
+def parse_up(
+    argv: list[str], socket_path: str | None = None
+) -> tuple[list[str], bool, str | None, int | None] | None:
     """``up [-c PATH]... [-d] [--socket PATH]`` → (configs, detach, socket, ready fd); None if
     the arguments need the full parser (abbreviations, joined flags, a missing value)."""
     configs: list[str] = []
     detach = False
-    socket_path = None
     ready_fd = None
     words = iter(argv)
     for word in words:
@@ -98,12 +107,14 @@ def parse_up(argv: list[str]) -> tuple[list[str], bool, str | None, int | None] 
     return configs, detach, socket_path, ready_fd
 
 
-def parse_status(argv: list[str]) -> tuple[bool, str | None, list[str]] | None:
+def parse_status(
+    argv: list[str], socket_path: str | None = None
+) -> tuple[bool, str | None, list[str]] | None:
     """``status [--json] [--socket PATH] [NAME...]`` → (json, socket, names)."""
-    return parse_words(argv, "--json", addresses=False)
+    return parse_words(argv, "--json", addresses=False, socket_path=socket_path)
 
 
-def _request(path: str, line: bytes) -> bytes:
+def _request(path: str, line: bytes, live: bool = False) -> bytes:
     import _socket
 
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -112,6 +123,10 @@ def _request(path: str, line: bytes) -> bytes:
         sock.connect(path)
         sock.settimeout(None)
         sock.sendall(line)
+        if live:  # a terminal: the waiting is shown, as the full CLI shows it
+            from corral.cli.progress import receive
+
+            return receive(sock, sys.stderr)
         chunks = []
         size = 0
         while True:
@@ -174,6 +189,42 @@ def plain_result(raw: bytes) -> bytes | None:
     return None if b"\\" in text else text
 
 
+#: The fields of a start/stop/restart result row, in the order the daemon writes them.
+ROW_FIELDS = ("name", "instance", "state", "pid", "done")
+CONSTANTS = {"true": True, "false": False, "null": None}
+
+
+def plain_rows(raw: bytes) -> "list[dict[str, Any]] | None":
+    """The rows of a successful start/stop/restart reply, read without json where no string
+    in it holds an escape (then every ``"`` is the JSON's own, and splitting at the fields'
+    names is exact); None for anything else, which ``parse_json`` decodes."""
+    if not raw.startswith(OK_PREFIX + b"[") or not raw.endswith(b"]}\n") or b"\\" in raw:
+        return None
+    body = raw[len(OK_PREFIX) + 1 : -3].decode()
+    if not body:
+        return []
+    rows = []
+    for item in body.split("},{"):
+        values = item.removeprefix("{").removesuffix("}").split(',"')
+        if len(values) != len(ROW_FIELDS):
+            return None
+        row: dict[str, Any] = {}
+        for field, value in zip(ROW_FIELDS, values, strict=True):
+            key, colon, text = value.removeprefix('"').partition('":')
+            if key != field or not colon:
+                return None
+            if text.startswith('"') and text.endswith('"') and len(text) > 1:
+                row[field] = text[1:-1]
+            elif text in CONSTANTS:
+                row[field] = CONSTANTS[text]
+            elif text.isascii() and text.isdigit():
+                row[field] = int(text)
+            else:
+                return None
+        rows.append(row)
+    return rows
+
+
 def targets_json(targets: "list[dict[str, Any]]") -> str:
     """Protocol targets (from ``parse_targets``) as the JSON json.dumps would give."""
     encoded = []
@@ -188,14 +239,14 @@ def targets_json(targets: "list[dict[str, Any]]") -> str:
     return "[" + ",".join(encoded) + "]"
 
 
-def _call(explicit: str | None, request: str) -> bytes | int:
+def _call(explicit: str | None, request: str, live: bool = False) -> bytes | int:
     """Send one request line to the daemon; its whole reply, or the exit code after saying
-    on stderr why there is none."""
+    on stderr why there is none. ``live``: progress lines come first, shown on stderr."""
     from corral.control.paths import HUNG_UP, client_socket, unreachable
 
     path = client_socket(explicit)
     try:
-        raw = _request(path, request.encode())
+        raw = _request(path, request.encode(), live)
     except OSError as exc:
         sys.stderr.write(f"corral: {unreachable(path, exc.strerror or str(exc))}\n")
         return EXIT_UNREACHABLE
@@ -211,21 +262,30 @@ def failed(reply: "Any") -> int:
         sys.stderr.write(f"corral: unexpected reply from corral: {reply!r}\n")
         return EXIT_FAILED
     error = reply.get("error") or {}
-    sys.stderr.write(f"corral: {error.get('message', 'failed')}\n")
+    message = error.get("message", "failed")
     code = error.get("code", EXIT_FAILED)
-    return code if code in (EXIT_USAGE, EXIT_NO_SUCH_SERVICE) else EXIT_FAILED
+    if code == EXIT_USAGE:
+        from corral.control.version import OLDER_DAEMON, older_daemon
+
+        if older_daemon(message):
+            message, code = OLDER_DAEMON, EXIT_UNREACHABLE
+    sys.stderr.write(f"corral: {message}\n")
+    known = (EXIT_USAGE, EXIT_NO_SUCH_SERVICE, EXIT_UNREACHABLE)
+    return code if code in known else EXIT_FAILED
 
 
-def status(argv: list[str]) -> int | None:
+def status(argv: list[str], socket_path: str | None = None) -> int | None:
     """Run ``corral status`` the fast way; None means: use the full CLI instead."""
-    parsed = parse_status(argv)
+    parsed = parse_status(argv, socket_path)
     if parsed is None:
         return None
     as_json, explicit, names = parsed
-    table = (
-        "" if as_json else f',"table":true,"colour":{"true" if sys.stdout.isatty() else "false"}'
-    )
-    request = '{"cmd":"status","names":[' + ",".join(map(json_string, names)) + "]" + table + "}\n"
+    colour = "false" if as_json or not colour_for(sys.stdout) else "true"
+    table = "" if as_json else f',"table":true,"colour":{colour}'
+    request = (
+        f'{{"cmd":"status","v":{PROTOCOL_VERSION},"names":['
+        + ",".join(map(json_string, names)) + "]" + table + "}\n"
+    )  # fmt: skip
     raw = _call(explicit, request)
     if isinstance(raw, int):
         return raw
@@ -243,16 +303,16 @@ def status(argv: list[str]) -> int | None:
     return 0
 
 
-def verb(command: str, argv: list[str]) -> int | None:
+def verb(command: str, argv: list[str], socket_path: str | None = None) -> int | None:
     """Run ``start``, ``stop``, ``restart``, ``reload`` or ``down`` the fast way: the same
-    request as the full CLI sends, and nothing printed but an error; None means: use the
-    full CLI instead (which also gives the usage error for a missing name)."""
+    request as the full CLI sends, and the same said (``said``, or an error); None means:
+    use the full CLI instead (which also gives the usage error for a missing name)."""
     flag, needs_names = VERBS[command]
-    parsed = parse_words(argv, flag, addresses=needs_names)
+    parsed = parse_words(argv, flag, addresses=needs_names, socket_path=socket_path)
     if parsed is None or bool(parsed[2]) != needs_names:
         return None
     flagged, explicit, names = parsed
-    request = '{"cmd":"' + command + '"'
+    request = f'{{"cmd":"{command}","v":{PROTOCOL_VERSION}'
     if needs_names:
         from corral.cli.address import parse_targets
         from corral.errors import UsageError
@@ -265,12 +325,18 @@ def verb(command: str, argv: list[str]) -> int | None:
         request += ',"targets":' + targets_json(targets)
     if flag is not None:
         request += ',"wait":' + ("false" if flagged else "true")
-    raw = _call(explicit, request + "}\n")
+    live = command in SAYING and not flagged and sys.stderr.isatty()
+    if live:
+        request += ',"progress":true'
+    raw = _call(explicit, request + "}\n", live)
     if isinstance(raw, int):
         return raw
-    if raw.startswith(OK_PREFIX):
-        return 0
-    return failed(parse_json(raw))
+    if not raw.startswith(OK_PREFIX):
+        return failed(parse_json(raw))
+    if command in SAYING and not flagged:  # --no-wait: nothing reached yet, nothing said
+        rows = plain_rows(raw)
+        sys.stdout.write(said(parse_json(raw)["result"] if rows is None else rows))
+    return 0
 
 
 def leave(code: int) -> None:
@@ -289,17 +355,22 @@ def leave(code: int) -> None:
 def main() -> None:
     """Console entry point: the quick path where it applies, the full CLI for the rest."""
     argv = sys.argv[1:]
-    command = argv[0] if argv else ""
+    prefix = leading_socket(argv)
+    socket_path, rest = prefix if prefix is not None else (None, [])
+    command = rest[0] if rest else ""
     if command == "status" or command in VERBS:
         try:
-            code = status(argv[1:]) if command == "status" else verb(command, argv[1:])
+            if command == "status":
+                code = status(rest[1:], socket_path)
+            else:
+                code = verb(command, rest[1:], socket_path)
         except BrokenPipeError:
             code = 0
         except KeyboardInterrupt:  # a waiting start given up, as the full CLI exits
             code = 130
         if code is not None:
             leave(code)
-    elif command == "up" and (parsed := parse_up(argv[1:])) is not None:
+    elif command == "up" and (parsed := parse_up(rest[1:], socket_path)) is not None:
         from corral.cli.up import run_up
         from corral.errors import reported
 

@@ -25,7 +25,7 @@ def run_up(configs: list[str], detach: bool, socket: str | None, ready_fd: int |
         return _detach(sources, socket_path, state_dir)
     # The cgroup test waits 5-12 ms on the kernel: started here, it runs while the rest of
     # the daemon's modules load, rather than on the way of the first spawn.
-    from corral.daemon.tree import probe_cgroups
+    from corral.daemon.cgroups import probe_cgroups
 
     probe = probe_cgroups()
     from corral.daemon.loop import serve

@@ -1,7 +1,9 @@
 """A small synchronous client for the CLI and for Python users; cheap to import.
 
 It uses the standard json module rather than msgspec: msgspec loads in ~10 ms, json in ~2,
-and the CLI's start-up time is what a script calling ``corral status`` in a loop pays.
+and the CLI's start-up time is what a script calling ``corral status`` in a loop pays. Every
+request carries the protocol version (``"v"``): a daemon of another version refuses it
+plainly rather than being misread.
 
 with Client(path) as client:
     rows = client.request("status")
@@ -15,8 +17,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from corral.control.paths import HUNG_UP, unreachable
+from corral.control.version import OLDER_DAEMON, PROTOCOL_VERSION, older_daemon
 from corral.errors import (
     EXIT_NO_SUCH_SERVICE,
+    EXIT_UNREACHABLE,
     EXIT_USAGE,
     CorralError,
     DaemonUnreachable,
@@ -28,6 +32,7 @@ from corral.errors import (
 _ERRORS: dict[int, type[CorralError]] = {
     EXIT_USAGE: UsageError,
     EXIT_NO_SUCH_SERVICE: NoSuchService,
+    EXIT_UNREACHABLE: DaemonUnreachable,
 }
 
 
@@ -60,7 +65,8 @@ class Client:
         self._sock.close()
 
     def send(self, cmd: str, **args: Any) -> None:
-        self._sock.sendall(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
+        request = {"cmd": cmd, "v": PROTOCOL_VERSION, **args}
+        self._sock.sendall(json.dumps(request).encode() + b"\n")
 
     def receive(self) -> Any:
         line = self._file.readline()
@@ -72,6 +78,12 @@ class Client:
         """Send one request and return its result, raising the error it maps to."""
         self.send(cmd, **args)
         return unwrap(self.receive())
+
+    @property
+    def sock(self) -> socket.socket:
+        """The connection itself, for a caller that reads a reply its own way (the CLI's
+        live progress line); replies read through ``receive`` are buffered apart."""
+        return self._sock
 
     def stream(self, cmd: str, **args: Any) -> Iterator[Any]:
         """Send a streaming request: yields the first result, then each further message."""
@@ -91,4 +103,7 @@ def unwrap(reply: Any) -> Any:
         return reply.get("result")
     err = reply.get("error") or {}
     code = err.get("code", 1)
-    raise _ERRORS.get(code, OperationFailed)(err.get("message", "failed"))
+    message = err.get("message", "failed")
+    if code == EXIT_USAGE and older_daemon(message):
+        raise DaemonUnreachable(OLDER_DAEMON)
+    raise _ERRORS.get(code, OperationFailed)(message)

@@ -4,7 +4,9 @@ Pure: validation and encoding only (cf. dinit's control-cmds.h). docs/protocol.m
 it for clients in any language. Every request is an object with a ``cmd``; a reply is
 ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {"code": N, "message": "..."}}``
 where ``code`` is the CLI exit code the failure maps to (1 failed, 2 usage, 3 no such
-service). Streaming commands (``logs`` with ``follow``) send further lines after the reply.
+service, 4 a client of another protocol version). Streaming commands (``logs`` with
+``follow``) send further lines after the reply; a waiting ``start``/``stop``/``restart`` asked
+for ``progress`` sends ``{"progress": [...]}`` lines before it.
 """
 
 from __future__ import annotations
@@ -14,19 +16,24 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
-PROTOCOL_VERSION = 1
+from corral import __version__
+from corral.control.version import PROTOCOL_VERSION as PROTOCOL_VERSION  # re-exported
+from corral.errors import EXIT_UNREACHABLE, EXIT_USAGE
+
 MAX_LINE = 1024 * 1024
 
 #: Each command with the argument keys it accepts.
 COMMANDS: dict[str, frozenset[str]] = {
+    "hello": frozenset(),
     "ping": frozenset(),
     "status": frozenset({"names", "targets", "table", "colour"}),
-    "start": frozenset({"targets", "wait"}),
-    "stop": frozenset({"targets", "wait"}),
-    "restart": frozenset({"targets", "wait"}),
+    "start": frozenset({"targets", "wait", "progress"}),
+    "stop": frozenset({"targets", "wait", "progress"}),
+    "restart": frozenset({"targets", "wait", "progress"}),
     "reload": frozenset({"targets"}),
     "wait": frozenset({"names", "timeout"}),
-    "logs": frozenset({"name", "instance", "env", "lines", "follow"}),
+    # ``name``/``instance``/``env``: protocol 1's form for one service, still taken.
+    "logs": frozenset({"targets", "name", "instance", "env", "lines", "follow"}),
     "down": frozenset(),
     "destroy": frozenset({"targets"}),
     "action": frozenset({"target", "action", "args", "chain"}),
@@ -35,6 +42,8 @@ COMMANDS: dict[str, frozenset[str]] = {
     "events": frozenset({"lines", "follow"}),
     "config_reload": frozenset(),
     "config_show": frozenset({"name"}),
+    # A bridge's states (docs/protocol.md): what holds now, or (``replace``) all it holds.
+    "state": frozenset({"source", "states", "replace"}),
 }
 
 
@@ -44,16 +53,25 @@ REQUIRED: dict[str, frozenset[str]] = {
     "stop": frozenset({"targets"}),
     "restart": frozenset({"targets"}),
     "reload": frozenset({"targets"}),
-    "logs": frozenset({"name"}),
     "destroy": frozenset({"targets"}),
     "action": frozenset({"target", "action"}),
+    "state": frozenset({"source", "states"}),
     "emit": frozenset({"event"}),
     "config_show": frozenset({"name"}),
 }
 
 
 class ProtocolError(Exception):
-    """A request that is not well formed; answered with code 2 and the connection kept."""
+    """A request that is not well formed; answered with ``code`` and the connection kept."""
+
+    code = EXIT_USAGE
+
+
+class VersionMismatch(ProtocolError):
+    """A client of another protocol version: it would misread the replies, so nothing it
+    asks is done (code 4, as for a daemon it cannot reach)."""
+
+    code = EXIT_UNREACHABLE
 
 
 class Request(Struct, frozen=True):
@@ -79,6 +97,7 @@ class StatusRow(msgspec.Struct):
     description: str
     error: str | None
     status_text: str | None
+    done: bool = False  # a oneshot that exited 0: running with no process (the table: done)
 
 
 _decoder = msgspec.json.Decoder()
@@ -118,6 +137,9 @@ def decode_request(line: bytes) -> Request:
     if cmd not in COMMANDS:
         raise ProtocolError(f"unknown command {cmd!r}; known: {', '.join(sorted(COMMANDS))}")
     data.pop("id", None)
+    _check_version(data.pop("v", PROTOCOL_VERSION))
+    if cmd == "logs" and "name" in data and "targets" in data:
+        raise ProtocolError("logs: give 'targets' or 'name', not both")
     unknown = set(data) - COMMANDS[cmd]
     if unknown:
         raise ProtocolError(f"{cmd}: unknown argument(s) {', '.join(sorted(unknown))}")
@@ -129,14 +151,37 @@ def decode_request(line: bytes) -> Request:
     return Request(cmd, data)
 
 
+def hello() -> dict[str, object]:
+    """What ``hello`` answers: the protocol's version and corral's."""
+    return {"protocol": PROTOCOL_VERSION, "corral": __version__}
+
+
+def _check_version(version: object) -> None:
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
+        raise VersionMismatch(
+            f"protocol version mismatch: the client speaks corral protocol {version!r}, this "
+            f"daemon protocol {PROTOCOL_VERSION} (corral {__version__}); use the corral that "
+            "started the daemon"
+        )
+
+
+def _named_objects(
+    cmd: str, value: object, key: str, what: str, keys: tuple[str, ...], empty_ok: bool = True
+) -> list[dict[str, Any]]:
+    """A list of objects, each with a ``name`` string and no other keys than ``keys``."""
+    if not isinstance(value, list) or (not value and not empty_ok):
+        raise ProtocolError(f"{cmd}: '{key}' must be a {'' if empty_ok else 'non-empty '}list")
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ProtocolError(f"{cmd}: each {what} is an object with a 'name' string")
+        if set(item) - {"name", *keys}:
+            raise ProtocolError(f"{cmd}: a {what} has only name, {' and '.join(keys)}")
+    return value
+
+
 def _check_targets(cmd: str, value: object) -> None:
-    if not isinstance(value, list) or not value:
-        raise ProtocolError(f"{cmd}: 'targets' must be a non-empty list")
-    for target in value:
-        if not isinstance(target, dict) or not isinstance(target.get("name"), str):
-            raise ProtocolError(f"{cmd}: each target is an object with a 'name' string")
-        if set(target) - {"name", "instance", "env"}:
-            raise ProtocolError(f"{cmd}: a target has only name, instance and env")
+    targets = _named_objects(cmd, value, "targets", "target", ("instance", "env"), cmd == "logs")
+    for target in targets:
         instance = target.get("instance")
         if instance is not None and not isinstance(instance, str):
             raise ProtocolError(f"{cmd}: a target's 'instance' is a string or null")
@@ -186,6 +231,13 @@ def _check_number(cmd: str, value: object) -> None:
         raise ProtocolError(f"{cmd}: 'timeout' must be a number of seconds >= 0, or null")
 
 
+def _check_states(cmd: str, value: object) -> None:
+    for state in _named_objects(cmd, value, "states", "state", ("env", "holds")):
+        if not isinstance(state.get("holds", True), bool):
+            raise ProtocolError(f"{cmd}: a state's 'holds' is true or false")
+        _check_env(cmd, state.get("env", {}))
+
+
 def _check_lines(cmd: str, value: object) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ProtocolError(f"{cmd}: 'lines' must be an integer >= 0, or null")
@@ -195,6 +247,7 @@ _CHECKS = {
     "targets": _check_targets,
     "names": _check_names,
     "wait": _check_bool("wait"),
+    "progress": _check_bool("progress"),
     "follow": _check_bool("follow"),
     "table": _check_bool("table"),
     "colour": _check_bool("colour"),
@@ -208,4 +261,7 @@ _CHECKS = {
     "instance": _check_string("instance", nullable=True),
     "event": _check_string("event"),
     "env": _check_env,
+    "source": _check_string("source"),
+    "replace": _check_bool("replace"),
+    "states": _check_states,
 }

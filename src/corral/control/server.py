@@ -122,7 +122,7 @@ class ControlServer:
                 request = protocol.decode_request(line)
                 reply = protocol.ok(await self._handler(request, connection))
             except protocol.ProtocolError as exc:
-                reply = protocol.error(EXIT_USAGE, str(exc))
+                reply = protocol.error(exc.code, str(exc))
             except CorralError as exc:
                 reply = protocol.error(exc.exit_code, str(exc))
             if not connection.send(reply):
