@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from corral.cli import leading_socket, said
 from corral.cli.address import parse_targets
 from corral.cli.quick import (
     OK_PREFIX,
+    ROW_FIELDS,
     json_string,
     parse_json,
     parse_status,
     parse_up,
     parse_words,
     plain_result,
+    plain_rows,
     targets_json,
 )
 from corral.errors import UsageError
@@ -130,6 +135,43 @@ def test_the_exit_codes_are_the_contracts() -> None:
         assert getattr(quick, name) == getattr(errors, name)
 
 
+def test_the_protocol_version_sent_is_the_protocols() -> None:
+    from corral.cli import quick
+    from corral.control.protocol import PROTOCOL_VERSION
+
+    assert quick.PROTOCOL_VERSION == PROTOCOL_VERSION
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["status"], (None, ["status"])),
+        (["--socket", "/s", "stop", "all"], ("/s", ["stop", "all"])),
+        (["--socket=/s", "status"], ("/s", ["status"])),
+        (["--socket"], None),
+        (["--socket", "--json"], None),
+        ([], (None, [])),
+    ],
+)
+def test_a_socket_before_the_command_word(
+    argv: list[str], expected: tuple[str | None, list[str]] | None
+) -> None:
+    assert leading_socket(argv) == expected
+
+
+def test_each_instance_reached_is_said_on_one_line() -> None:
+    rows = [
+        {"name": "web", "instance": "", "state": "running", "pid": 123, "done": False},
+        {"name": "setup", "instance": "", "state": "running", "pid": None, "done": True},
+        {"name": "getty", "instance": "tty1", "state": "waiting", "pid": None, "done": False},
+        {"name": "tty", "instance": "tty2", "state": "running", "pid": None, "done": False},
+        {"name": "db", "instance": "", "state": "failed", "pid": None, "done": False},
+    ]
+    assert said(rows) == (
+        "web: running (pid 123)\nsetup: done\ngetty:tty1: stopped\ntty:tty2: running\ndb: failed\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -167,8 +209,8 @@ TOKENS = st.sampled_from(
 )  # fmt: skip
 
 
-def _argparse(command: str, argv: list[str]) -> object | None:
-    """The full CLI's reading of ``corral COMMAND ARGV``; None where it refuses it."""
+def _argparse(command: str, argv: list[str], before: Sequence[str] = ()) -> object | None:
+    """The full CLI's reading of ``corral [BEFORE] COMMAND ARGV``; None where it refuses it."""
     import contextlib
     import io
 
@@ -176,7 +218,7 @@ def _argparse(command: str, argv: list[str]) -> object | None:
 
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         try:
-            return build_parser(command).parse_args([command, *argv])
+            return build_parser(command).parse_args([*before, command, *argv])
         except SystemExit:
             return None
 
@@ -193,17 +235,54 @@ def test_up_reads_as_argparse_does(argv: list[str]) -> None:
 
 
 @given(
-    st.sampled_from(["start", "stop", "restart", "reload", "status"]), st.lists(TOKENS, max_size=6)
+    st.sampled_from(["start", "stop", "restart", "reload", "status"]),
+    st.lists(TOKENS, max_size=6),
+    st.sampled_from([[], ["--socket", "/first"], ["--socket=/first"]]),
 )
-@example("start", ["a=b", "--socket=/s", "3"])  # found once: names around a flag
-@example("status", ["web", "--json", "db:main"])
-@example("stop", ["--socket", "--no-wait", "web"])  # found once: a flag for the path
-def test_verbs_and_status_read_as_argparse_does(command: str, argv: list[str]) -> None:
+@example("start", ["a=b", "--socket=/s", "3"], [])  # found once: names around a flag
+@example("status", ["web", "--json", "db:main"], [])
+@example("stop", ["--socket", "--no-wait", "web"], [])  # found once: a flag for the path
+@example("stop", ["web", "--socket=/s"], ["--socket", "/first"])  # the later one wins
+def test_verbs_and_status_read_as_argparse_does(
+    command: str, argv: list[str], before: list[str]
+) -> None:
     flag = {"status": "--json", "reload": None}.get(command, "--no-wait")
-    quick = parse_words(argv, flag, addresses=command != "status")
+    first = leading_socket([*before, command])
+    assert first is not None
+    quick = parse_words(argv, flag, addresses=command != "status", socket_path=first[0])
     if quick is None or (command != "status" and not quick[2]):
         return  # the full CLI's (a verb without names is its usage error)
-    full = _argparse(command, argv)
+    full = _argparse(command, argv, before)
     assert full is not None, argv
     flagged = full.json if command == "status" else getattr(full, "no_wait", False)  # type: ignore[attr-defined]
     assert quick == (flagged, full.socket, full.names), argv  # type: ignore[attr-defined]
+
+
+ROWS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "name": st.text(max_size=8),
+            "instance": st.text(max_size=8),
+            "state": st.sampled_from(["running", "waiting", "failed"]),
+            "pid": st.none() | st.integers(1, 4_000_000),
+            "done": st.booleans(),
+        }
+    ),
+    max_size=4,
+)
+
+
+@given(ROWS)
+@example([{"name": "a},{b", "instance": ",", "state": "running", "pid": None, "done": True}])
+def test_result_rows_are_read_as_json_reads_them_or_left_to_it(
+    rows: list[dict[str, object]],
+) -> None:
+    """The rows the quick path reads without json are the rows the daemon encoded; it
+    declines only where a string holds an escape or JSON's punctuation."""
+    rows = [{key: row[key] for key in ROW_FIELDS} for row in rows]  # as the daemon orders them
+    raw = OK_PREFIX + msgspec.json.encode(rows) + b"}\n"
+    read = plain_rows(raw)
+    assert read is None or read == rows
+    strings = [str(row[key]) for row in rows for key in ("name", "instance")]
+    if b"\\" not in raw and not any(set(text) & set("{},:") for text in strings):
+        assert read == rows  # names as corral's are: read without json

@@ -6,7 +6,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.control.protocol import ProtocolError, decode_request, encode, error, ok
+from corral.control.protocol import (
+    PROTOCOL_VERSION,
+    ProtocolError,
+    VersionMismatch,
+    decode_request,
+    encode,
+    error,
+    hello,
+    ok,
+)
+from corral.control.version import older_daemon
+from corral.errors import EXIT_UNREACHABLE
 
 
 def test_well_formed_requests() -> None:
@@ -31,7 +42,8 @@ def test_well_formed_requests() -> None:
         (b'{"cmd": "wait", "timeout": -1}', "'timeout'"),
         (b'{"cmd": "logs", "name": "a", "lines": true}', "'lines'"),
         (b'{"cmd": "ping", "extra": 1}', "unknown argument"),
-        (b'{"cmd": "logs"}', "logs: missing argument"),
+        (b'{"cmd": "logs", "name": "a", "targets": []}', "not both"),
+        (b'{"cmd": "start", "targets": [{"name": "a"}], "progress": 1}', "'progress'"),
         (b'{"cmd": "emit", "env": {}}', "emit: missing argument"),
         (b'{"cmd": "emit", "event": "x", "env": {"A": 1}}', "'env'"),
         (b'{"cmd": "config_show"}', "config_show: missing argument"),
@@ -70,3 +82,32 @@ def test_every_accepted_argument_has_a_check() -> None:
     from corral.control.protocol import _CHECKS, COMMANDS
 
     assert set().union(*COMMANDS.values()) <= set(_CHECKS)
+
+
+def test_a_request_of_this_version_is_taken_and_the_version_is_not_an_argument() -> None:
+    line = encode({"cmd": "status", "v": PROTOCOL_VERSION, "names": ["web"]})
+    assert decode_request(line).args == {"names": ["web"]}
+    assert decode_request(b'{"cmd": "logs"}').args == {}  # every service
+
+
+@pytest.mark.parametrize("version", [1, PROTOCOL_VERSION + 1, "2", None, True])
+def test_a_request_of_another_version_is_refused_with_code_4_naming_both(version: object) -> None:
+    with pytest.raises(VersionMismatch) as caught:
+        decode_request(encode({"cmd": "ping", "v": version}))
+    assert caught.value.code == EXIT_UNREACHABLE
+    message = str(caught.value)
+    assert f"protocol {version!r}" in message and f"protocol {PROTOCOL_VERSION}" in message
+
+
+def test_hello_says_both_versions() -> None:
+    from corral import __version__
+
+    assert decode_request(b'{"cmd": "hello"}').cmd == "hello"
+    assert hello() == {"protocol": PROTOCOL_VERSION, "corral": __version__}
+
+
+def test_a_protocol_1_daemon_refusing_v_is_told_apart() -> None:
+    assert older_daemon("status: unknown argument(s) v")
+    assert older_daemon("start: unknown argument(s) progress, v")
+    assert not older_daemon("start: unknown argument(s) vv")
+    assert not older_daemon("no such service: v")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
+from typing import Any
 
-from corral.daemon.logs import RotatingFile
+from corral.core.definition import LogConfig
+from corral.daemon.logs import LogLine, RotatingFile, ServiceLog
 
 
 def _open_fds_under(directory: Path) -> int:
@@ -72,17 +76,59 @@ def test_a_log_directory_removed_meanwhile_is_made_again(tmp_path: Path) -> None
     second.close()
 
 
+def _line(service: str, text: str) -> LogLine:
+    return LogLine(time.time(), service, "", "main", text)
+
+
+def _in_a_loop(turns: list[list[tuple[ServiceLog, str]]]) -> list[dict[str, Any]]:
+    """Each turn's lines added as the daemon adds them, on a running loop whose turn ends
+    between two turns (that is when files are written); what reached the loop's
+    exception handler (nothing, when the daemon goes on untroubled)."""
+    errors: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+        for turn in turns:
+            for log, text in turn:
+                log.add([_line(log.name, text)])
+            await asyncio.sleep(0)  # the end of the turn: the files are written
+
+    asyncio.run(run())
+    return errors
+
+
 def test_an_unwritable_file_loses_only_its_lines(tmp_path: Path) -> None:
     blocked = tmp_path / "blocked"
-    blocked.write_text("")  # a file where the log directory should be
-    log = RotatingFile(str(blocked / "web.log"), 1 << 20, 0)
-    log.write_lines([b"lost\n"])  # no exception: the daemon goes on
-    log.close()
+    blocked.write_text("")  # a file where web's log directory should be
+    web = ServiceLog("web", LogConfig(file=str(blocked / "web.log")), str(tmp_path))
+    db = ServiceLog("db", LogConfig(), str(tmp_path / "logs"))
+    turns = [[(web, f"web {i}"), (db, f"db {i}")] for i in range(3)]
+    assert _in_a_loop(turns) == []  # no exception: the daemon goes on
+    assert [line.text for line in web.tail(None)] == ["web 0", "web 1", "web 2"]
+    written = (tmp_path / "logs" / "db.log").read_text().splitlines()
+    assert [line.split(" ", 1)[1] for line in written] == ["db 0", "db 1", "db 2"]
+    assert blocked.read_text() == ""
+    blocked.unlink()  # the way is clear again: the next line lands
+    assert _in_a_loop([[(web, "web 3")]]) == []
+    assert (blocked / "web.log").read_text().endswith(" web 3\n")
+    web.close()
+    db.close()
+
+
+def test_a_file_deleted_before_its_rotation_is_made_again(tmp_path: Path) -> None:
+    """``rm web.log`` while the service runs: the rotation that comes finds nothing to move
+    aside, and the file is made again with the line that rotated it."""
+    path = tmp_path / "web.log"
+    web = ServiceLog("web", LogConfig(file=str(path), max_size=80, keep=2), str(tmp_path))
+    assert _in_a_loop([[(web, "a" * 30)]]) == []
+    path.unlink()
+    assert _in_a_loop([[(web, "b" * 30)], [(web, "c" * 3)]]) == []
+    assert [line.split(" ", 1)[1] for line in path.read_text().splitlines()] == ["b" * 30, "c" * 3]
+    assert [line.text for line in web.tail(None)] == ["a" * 30, "b" * 30, "c" * 3]
+    web.close()
 
 
 def test_clock_text_is_strftime_of_the_second() -> None:
-    import time
-
     from corral.daemon.logs import clock_text
 
     for when in (0.0, 1_700_000_000.25, 1_700_000_000.99, 1_700_000_001.0, 1_800_000_000.5):

@@ -167,3 +167,17 @@ def env_of(pid: int) -> dict[str, str]:
     with open(f"/proc/{pid}/environ", "rb") as f:
         items = [i.decode().partition("=") for i in f.read().split(b"\0") if i]
     return {k: v for k, _, v in items}
+
+
+def uses_cgroups(daemon_pid: int) -> bool:
+    """Whether a daemon keeps its services in cgroups, as it does where the machine gives it a
+    writable cgroup v2 hierarchy: its ``corral-PID`` cgroup is there once its socket accepts."""
+    with open("/proc/self/mounts") as mounts:
+        fields = [line.split() for line in mounts]
+    mount = next((f[1] for f in fields if len(f) > 2 and f[2] == "cgroup2"), None)
+    with open(f"/proc/{daemon_pid}/cgroup") as handle:
+        own = next((line[3:].strip() for line in handle if line.startswith("0::")), None)
+    if mount is None or own is None:
+        return False
+    root = os.path.join(mount, own.lstrip("/"), f"corral-{daemon_pid}")
+    return os.path.exists(os.path.join(root, "cgroup.kill"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 
+from tests.conftest import missing
 from tests.system.conftest import Corral, pid_alive, wait_until
 
 
@@ -148,14 +150,32 @@ def test_unknown_user_and_missing_cwd_fail_that_service_only(corral: Corral) -> 
 
 
 def test_runs_as_another_user_when_root(corral: Corral) -> None:
+    """``user`` alone gives the process that user's uid, primary gid and groups, as ``id``
+    lists them: not root's gid 0 nor root's groups."""
     if os.getuid() != 0:
-        import pytest
-
-        pytest.skip("needs root")
+        missing("root (to run a service as another user)")
     corral.write('[service.asnobody]\nscript = "id -un; sleep 60"\nuser = "nobody"\n')
     corral.up()
-    corral.wait_state("asnobody", "running")
+    pid = corral.wait_state("asnobody", "running")["pid"]
     wait_until(lambda: "nobody" in corral.ok("logs", "asnobody"), 5, "id -un's output")
+    uid, gid = _id_of_nobody("-u"), _id_of_nobody("-g")
+    with open(f"/proc/{pid}/status") as status:
+        fields = {
+            key: value.split()
+            for key, _, value in (line.partition(":") for line in status)
+            if key in ("Uid", "Gid", "Groups")
+        }
+    assert fields == {
+        "Uid": [uid] * 4,
+        "Gid": [gid] * 4,
+        "Groups": sorted(_id_of_nobody("-G").split(), key=int),
+    }
+
+
+def _id_of_nobody(flag: str) -> str:
+    return subprocess.run(
+        ["id", flag, "nobody"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_a_service_that_never_reads_stdin_is_fine(corral: Corral) -> None:

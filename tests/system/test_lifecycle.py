@@ -51,10 +51,11 @@ def test_start_stop_restart_block_until_done(corral: Corral) -> None:
     corral.ok("restart", "a")
     row = corral.one("a")
     assert row["state"] == "running" and row["pid"] != first and not pid_alive(first)
+    second = row["pid"]
     corral.ok("stop", "a")
     row = corral.one("a")
     assert (row["goal"], row["state"], row["pid"]) == ("stop", "waiting", None)
-    assert wait_until(lambda: not pid_alive(row["pid"] or first), 5, "the old pid to go")
+    assert not pid_alive(second), "stop returned while the stopped process still ran"
 
 
 def test_exit_codes_follow_the_contract(corral: Corral) -> None:
@@ -104,18 +105,20 @@ def test_stop_during_a_hung_pre_start_ends_cleanly_stopped(corral: Corral) -> No
         """
         [service.hung]
         exec = ["sleep", "60"]
-        pre_start = "sleep 600"
+        pre_start = "echo hook=$$; exec sleep 600"
         autostart = false
         """
     )
     corral.up()
     corral.ok("start", "hung", "--no-wait")
     corral.wait_state("hung", "pre-start")
+    hook = int(wait_until(lambda: _find(corral.ok("logs", "hung"), "hook="), 5, "the hook's pid"))
     began = time.monotonic()
     corral.ok("stop", "hung")
     assert time.monotonic() - began < 5
     row = corral.one("hung")
-    assert (row["goal"], row["state"]) == ("stop", "waiting")
+    assert (row["goal"], row["state"], row["pid"]) == ("stop", "waiting", None)
+    assert not pid_alive(hook), "the stop left the hung pre_start running"
 
 
 def test_start_during_stop_ends_running(corral: Corral) -> None:
@@ -175,13 +178,13 @@ def test_reload_sends_the_reload_signal(corral: Corral) -> None:
     corral.write(
         """
         [service.r]
-        script = "trap 'echo got-usr1' USR1; while true; do sleep 0.1; done"
+        script = "trap 'echo got-usr1' USR1; echo trap-set; while true; do sleep 0.1; done"
         reload_signal = "USR1"
         """
     )
     corral.up()
     corral.wait_state("r", "running")
-    time.sleep(0.2)  # let the shell install its trap
+    wait_until(lambda: "trap-set" in corral.ok("logs", "r"), 5, "the shell to install its trap")
     corral.ok("reload", "r")
     wait_until(lambda: "got-usr1" in corral.ok("logs", "r"), 5, "the trap to fire")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import subprocess
 import time
 
@@ -112,3 +113,80 @@ def test_last_words_come_before_the_exit_in_the_log(corral: Corral) -> None:
     words = next(i for i, line in enumerate(lines) if "cannot open the database" in line)
     verdict = next(i for i, line in enumerate(lines) if "exited with status 3" in line)
     assert words < verdict, lines
+
+
+#: Two services that print in turns (each waits for the other's mark, then a moment, so
+#: the daemon has read the line before): first one, second one, first two, second two.
+TWO_TALKERS = """
+[service.first]
+script = "echo first one; touch a; until [ -e b ]; do sleep 0.05; done; sleep 0.2; echo first two; touch c; exec sleep 60"
+
+[service.second]
+script = "until [ -e a ]; do sleep 0.05; done; sleep 0.2; echo second one; touch b; until [ -e c ]; do sleep 0.05; done; sleep 0.2; echo second two; exec sleep 60"
+"""
+
+
+def _said(text: str) -> list[str]:
+    """Each line's ``name | text`` part, the name's padding squeezed."""
+    return [" ".join(line.split(None, 1)[1].split()) for line in text.splitlines()]
+
+
+def test_logs_of_two_services_shows_both_merged_in_time_order(corral: Corral) -> None:
+    corral.write(TWO_TALKERS)
+    corral.up()
+    wait_until(lambda: "second two" in corral.ok("logs", "second"), 5, "the second's lines")
+    shown = [line for line in _said(corral.ok("logs", "first", "second")) if "[corral]" not in line]
+    assert shown == [
+        "first | first one",
+        "second | second one",
+        "first | first two",
+        "second | second two",
+    ]
+
+
+def test_logs_without_a_name_shows_every_service_prefixed_like_up(corral: Corral) -> None:
+    corral.write(TWO_TALKERS)
+    corral.up()
+    wait_until(lambda: "second two" in corral.ok("logs", "second"), 5, "the second's lines")
+    text = corral.ok("logs", "-n", "100")
+    assert [line for line in _said(text) if "[corral]" not in line] == [
+        "first | first one",
+        "second | second one",
+        "first | first two",
+        "second | second two",
+    ]
+    lines = text.splitlines()
+    assert all(line[2] == ":" and line[5] == ":" and line[8] == " " for line in lines)  # 12:00:01
+    bars = {line.index(" | ") for line in lines}
+    assert len(bars) == 1, "the names are padded to one column, as up's console pads them"
+    assert corral.ok("logs", "-n", "2").count("\n") == 2  # the last two of all of them
+
+
+def test_logs_follow_without_a_name_follows_every_service(corral: Corral) -> None:
+    corral.write(
+        """
+        [service.tick]
+        script = "while true; do echo tick; sleep 0.1; done"
+
+        [service.tock]
+        script = "while true; do echo tock; sleep 0.1; done"
+        """
+    )
+    corral.up()
+    follower = subprocess.Popen(
+        [*CORRAL, "logs", "-f", "-n", "0", "--socket", corral.socket],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        seen: set[str] = set()
+        deadline = time.monotonic() + 10
+        while seen != {"tick | tick", "tock | tock"}:
+            assert time.monotonic() < deadline, f"followed only {seen}"
+            ready, _, _ = select.select([follower.stdout], [], [], 0.5)
+            if ready:
+                seen.update(_said(follower.stdout.readline()))
+    finally:
+        follower.kill()
+        follower.wait(timeout=5)

@@ -11,8 +11,7 @@ import statistics
 import sys
 import time
 
-import pytest
-
+from tests.conftest import missing
 from tests.system.conftest import Corral, pid_alive, wait_until
 
 HUNG = 100
@@ -166,6 +165,12 @@ def test_actions_run_with_env_args_status_and_timeout(corral: Corral) -> None:
     result = corral.run("action", "svc", "slow")
     assert result.returncode == 1 and "timed out" in result.stderr
     assert time.monotonic() - began < 5
+    slow = f"CORRAL_SOCKET={corral.socket}".encode(), b"CORRAL_ACTION=slow"
+    wait_until(
+        lambda: not [pid for pid in _pids_with_env(*slow) if pid_alive(pid)],
+        5,
+        "the timed-out action to be killed",
+    )
     result = corral.run("action", "svc", "nope")
     assert result.returncode == 2 and "no action 'nope'" in result.stderr
     assert corral.run("action", "ghost", "show").returncode == 3
@@ -227,17 +232,19 @@ def test_a_flood_of_exits_stays_quiet_and_sigterm_in_it_still_stops(corral: Corr
     assert not [pid for pid in _pids_with_env(mark) if pid_alive(pid)]
 
 
-def _pids_with_env(entry: bytes) -> list[int]:
-    """Processes whose environment holds ``entry`` (what a daemon's children inherit)."""
+def _pids_with_env(*entries: bytes) -> list[int]:
+    """Processes whose environment holds every one of ``entries`` (what a daemon's
+    children inherit)."""
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/environ", "rb") as handle:
-                    if entry in handle.read().split(b"\0"):
-                        found.append(int(name))
+                    environ = handle.read().split(b"\0")
             except OSError:
-                pass
+                continue
+            if all(entry in environ for entry in entries):
+                found.append(int(name))
     return found
 
 
@@ -255,7 +262,7 @@ def test_a_double_fork_at_once_still_lands_in_the_cgroup_and_is_stopped(corral: 
     main = corral.wait_state("quick", "running")["pid"]
     with open(f"/proc/{main}/cgroup") as handle:
         if "/corral-" not in handle.read():
-            pytest.skip("no writable cgroup v2 hierarchy here")
+            missing("a cgroup v2 hierarchy corral may write")
     wait_until(lambda: out.exists() and out.read_text().strip(), 10, "the grandchild")
     grandchild = int(out.read_text())
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -32,7 +33,8 @@ autostart = false
 QUICK = [sys.executable, "-X", "importtime", "-m", "corral"]
 FULL = [sys.executable, "-c", "import sys; from corral.cli.main import main; sys.exit(main())"]
 
-#: Each run twice, the full CLI first; all of them are idempotent, so both see one state.
+#: Each run twice, the full CLI first; all of them are idempotent, so both see one state
+#: (where what they say is not, ``SETUP`` makes it so before each run).
 CASES = [
     ["start", "web"],
     ["start", "web", "calm"],
@@ -41,22 +43,44 @@ CASES = [
     ["restart", "calm"],
     ["start", "tty", "TTY=tty1"],
     ["start", "tty:tty2"],
-    ["stop", "tty"],
+    ["stop", "tty"],  # both instances, each said
     ["reload", "web"],
     ["reload", "broken"],  # 1: not running, nothing to reload
     ["start", "nosuch"],  # 3
     ["stop", "web", "nosuch"],
     ["start", "TTY=tty1"],  # 2: KEY=VALUE before any name
-    ["start", "broken"],  # 1: failed to start
+    ["start", "broken"],  # 1: failed to start, with its exit
     ["status", "web", "--json"],
     ["status", "nosuch"],
+    ["restart", "all"],  # every instance whose goal is start
+    ["stop", "all"],  # every instance
+    ["start", "all"],  # what `up` starts
+    ["--socket", "{socket}", "stop", "calm"],
+    ["--socket={socket}", "start", "calm"],
+    ["--socket", "{socket}", "status", "calm", "--json"],
 ]
+
+
+#: Commands run before each run of a case, so that both runs say the same.
+SETUP = {("stop", "tty"): [["start", "tty", "TTY=tty1"], ["start", "tty:tty2"]]}
 
 
 def _run(corral: Corral, command: list[str]) -> subprocess.CompletedProcess[str]:
     """``command`` (QUICK or FULL and its words) run against ``corral``'s daemon."""
     return subprocess.run(command, cwd=corral.root, env=corral.env(), capture_output=True,
                           text=True, timeout=30)  # fmt: skip
+
+
+def _pids_named(corral: Corral, said: str) -> str:
+    """``said`` with each ``(pid N)`` that is its instance's pid now written ``(pid PID)``:
+    two restarts give two pids, and what is compared is that each was said truly."""
+    pids = {row["name"]: row["pid"] for row in corral.status()}
+
+    def named(match: re.Match[str]) -> str:
+        true = pids.get(match[1]) == int(match[2])
+        return f"{match[1]}: running (pid {'PID' if true else match[2]})"
+
+    return re.sub(r"^(\S+): running \(pid (\d+)\)", named, said, flags=re.M)
 
 
 def _split(stderr: str) -> tuple[list[str], str]:
@@ -70,19 +94,32 @@ def test_the_quick_path_says_and_exits_what_the_full_cli_does(corral: Corral) ->
     corral.write(CONFIG)
     corral.up()
     corral.wait_state("web", "running")
-    for args in CASES:
+    for case in CASES:
+        args = [word.format(socket=corral.socket) for word in case]
+        for setup in SETUP.get(tuple(args), []):
+            corral.ok(*setup)
         full = _run(corral, [*FULL, *args])
+        full_said = _pids_named(corral, full.stdout)
+        for setup in SETUP.get(tuple(args), []):
+            corral.ok(*setup)
         quick = _run(corral, [*QUICK, *args])
+        quick_said = _pids_named(corral, quick.stdout)
         imports, said = _split(quick.stderr)
         assert "argparse" not in imports, f"corral {' '.join(args)} took the full parser"
-        if args[0] == "status":  # the pid and age in the rows may differ between the two
+        if "status" in args:  # the pid and age in the rows may differ between the two
             assert (quick.returncode, said) == (full.returncode, full.stderr), args
             continue
-        assert (quick.returncode, quick.stdout, said) == (
+        assert (quick.returncode, quick_said, said) == (
             full.returncode,
-            full.stdout,
+            full_said,
             full.stderr,
         ), args
+        verb = next(word for word in args if not word.startswith("-") and "/" not in word)
+        if quick.returncode == 0 and verb != "status":
+            assert "_json" not in imports, f"corral {' '.join(args)} decoded its reply with json"
+        if full.returncode == 0 and verb in ("start", "stop", "restart"):
+            expected = "" if "--no-wait" in args else ": "  # a line per instance reached
+            assert expected in full_said and (expected or not full_said), (args, full_said)
     assert corral.one("calm")["state"] == "running"
     assert {r["instance"] for r in corral.status("tty") if r["state"] == "running"} == set()
 

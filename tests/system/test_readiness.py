@@ -3,6 +3,7 @@ and timeout_start. A service is running only once it is ready."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -36,6 +37,8 @@ if mode == "mainpid":
     import subprocess
     child = subprocess.Popen(["sleep", "600"], start_new_session=True)
     notify(f"MAINPID={child.pid}")
+    with open(sys.argv[2] + ".launcher", "w") as f:
+        f.write(str(os.getpid()))
     with open(sys.argv[2], "w") as f:
         f.write(str(child.pid))
     notify("READY=1")
@@ -122,8 +125,10 @@ def test_extend_timeout_usec_and_mainpid(corral: Corral) -> None:
     corral.ok("start", "handover")
     row = corral.one("handover")
     assert row["state"] == "running" and row["pid"] == int(pidfile.read_text())
-    time.sleep(0.3)  # the launcher has exited by now; the adopted main keeps it running
-    assert corral.one("handover")["state"] == "running"
+    launcher = int(Path(f"{pidfile}.launcher").read_text())
+    # Gone from /proc once corral reaped it, which is when corral handles its exit.
+    wait_until(lambda: not os.path.exists(f"/proc/{launcher}"), 5, "the launcher's exit")
+    assert corral.one("handover")["state"] == "running"  # the adopted main keeps it running
     corral.ok("stop", "handover")
     wait_until(lambda: not pid_alive(row["pid"]), 5, "the adopted main to be stopped")
 
@@ -152,40 +157,50 @@ def test_forking_with_a_late_pid_file(corral: Corral) -> None:
 
 
 def test_tcp_and_http_probes_wait_for_the_port(corral: Corral) -> None:
+    """Until the test lets the servers listen, both services stay spawned (a wait on a
+    condition that cannot come true yet); once they listen, ``start`` returns ready."""
     tcp_port, http_port = free_port(), free_port()
     server = f"{sys.executable} -m http.server --bind 127.0.0.1"
+    go = corral.root / "go"
+    wait_go = f"while [ ! -e {go} ]; do sleep 0.05; done"
     corral.write(
         f"""
         [service.tcp]
-        script = "sleep 0.7; exec {server} {tcp_port}"
+        script = "{wait_go}; exec {server} {tcp_port}"
         ready = {{ tcp = "127.0.0.1:{tcp_port}", interval = "50ms" }}
         autostart = false
 
         [service.http]
-        script = "sleep 0.7; exec {server} {http_port}"
+        script = "{wait_go}; exec {server} {http_port}"
         ready = {{ http = "http://127.0.0.1:{http_port}/", interval = 0.05 }}
         autostart = false
         """
     )
     corral.up()
-    corral.run("start", "tcp", "http", "--no-wait")
-    assert {corral.one(n)["state"] for n in ("tcp", "http")} == {"spawned"}
+    corral.ok("start", "tcp", "http", "--no-wait")
+    waited = corral.run("wait", "tcp", "http", "--timeout", "1")  # probes tried ~20 times
+    assert waited.returncode == 1 and "timed out" in waited.stderr
+    assert {(r["state"], r["ready"]) for r in corral.status()} == {("spawned", False)}
+    go.touch()
     corral.ok("start", "tcp", "http")
+    assert {(r["state"], r["ready"]) for r in corral.status()} == {("running", True)}
     for port in (tcp_port, http_port):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def test_log_and_exec_probes_and_a_probe_that_gives_up(corral: Corral) -> None:
-    flag = corral.root / "flag"
+    """Neither service is ready before its condition holds (a line that does not match, a
+    check that fails), both are once it does; a probe that never passes fails the start."""
+    flag, go = corral.root / "flag", corral.root / "go"
     corral.write(
         f"""
         [service.logged]
-        script = "echo starting; sleep 0.5; echo 'listening on 8080'; exec sleep 600"
+        script = "echo starting; while [ ! -e {go} ]; do sleep 0.05; done; echo 'listening on 8080'; exec sleep 600"
         ready = {{ log = "listening on \\\\d+" }}
         autostart = false
 
         [service.checked]
-        script = "sleep 0.5; touch {flag}; exec sleep 600"
+        exec = ["sleep", "600"]
         ready = {{ exec = "test -f {flag}", interval = 0.05 }}
         autostart = false
 
@@ -196,6 +211,14 @@ def test_log_and_exec_probes_and_a_probe_that_gives_up(corral: Corral) -> None:
         """
     )
     corral.up()
+    corral.ok("start", "logged", "checked", "--no-wait")
+    wait_until(lambda: "starting" in corral.ok("logs", "logged"), 10, "logged's first line")
+    waited = corral.run("wait", "logged", "checked", "--timeout", "1")
+    assert waited.returncode == 1 and "timed out" in waited.stderr
+    rows = [corral.one(name) for name in ("logged", "checked")]
+    assert {(r["state"], r["ready"]) for r in rows} == {("spawned", False)}
+    go.touch()
+    flag.touch()
     corral.ok("start", "logged", "checked")
     assert corral.one("logged")["ready"] and corral.one("checked")["ready"]
     result = corral.run("start", "never")
@@ -238,3 +261,59 @@ def test_a_notify_message_from_a_stranger_is_ignored(corral: Corral) -> None:
     sock.close()
     wait_until(lambda: "ignored a notify message" in corral.ok("logs", "n"), 5, "the refusal")
     assert corral.one("n")["state"] == "spawned"
+
+
+def _status_round_trips(corral: Corral, duration: float) -> list[float]:
+    """Seconds each raw ``status`` request took, asked back to back for ``duration``; a
+    request that got no answer within 5 s counts as 5 s (and ends the sampling)."""
+    times: list[float] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(corral.socket)
+        reader = sock.makefile("rb")
+        end = time.monotonic() + duration
+        while time.monotonic() < end:
+            began = time.monotonic()
+            sock.sendall(b'{"cmd": "status"}\n')
+            try:
+                reply = json.loads(reader.readline())
+            except TimeoutError:
+                return [*times, 5.0]
+            times.append(time.monotonic() - began)
+            assert reply["ok"] is True, reply
+    return times
+
+
+def test_a_backtracking_log_pattern_against_long_lines_never_stalls_the_daemon(
+    corral: Corral,
+) -> None:
+    """``(a+)+$`` against a long line of ``a``s and a ``!`` takes a backtracking matcher
+    exponential time; matched in bounded time, off the loop, ``status`` still answers at once
+    while such lines stream in, and the probe gives up at its timeout as usual."""
+    started = corral.root / "started"
+    corral.write(
+        f"""
+        [service.greedy]
+        script = '''
+            line=$(printf '%16000s' '' | tr ' ' a)
+            echo "$line!"; touch {started}
+            while :; do
+                for i in 1 2 3 4 5 6 7 8 9 10; do echo "$line!"; done
+                sleep 0.05
+            done
+        '''
+        ready = {{ log = "(a+)+$", timeout = 4 }}
+        autostart = false
+        """
+    )
+    corral.up()
+    corral.ok("start", "greedy", "--no-wait")
+    wait_until(started.exists, 10, "the first long line to be written")
+    times = _status_round_trips(corral, 1.5)
+    assert len(times) > 10 and max(times) < 0.5, f"status round trips: {times}"
+    assert corral.one("greedy")["state"] == "spawned"
+    result = corral.run("start", "greedy")
+    assert result.returncode == 1
+    assert "ready probe (log) did not pass within 4s: no output line matched '(a+)+$'" in (
+        result.stderr
+    )

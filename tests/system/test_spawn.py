@@ -1,5 +1,5 @@
 """What a service's process is given at exec, by either spawn path (posix_spawn for the
-plain case, Popen where cwd, user, group, umask or a ready fd is set)."""
+plain case, a ready fd included; Popen where cwd, user, group or umask is set)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The status table: a kept ``StatusTable`` must print exactly what a table made from
+"""The status table (made by the daemon, importable by the CLI): a kept ``StatusTable`` must print exactly what a table made from
 scratch, row by row, prints, whatever the rows and however they change between requests."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.cli import render
-from corral.cli.render import HEADER, StatusTable, age, status_table
+from corral.control import table as render
 from corral.control.protocol import StatusRow
+from corral.control.table import HEADER, StatusTable, age, status_table
 
 NOW = time.time()
 
@@ -21,18 +21,35 @@ rows = st.builds(
     name=st.sampled_from(["web", "db", "a-much-longer-name"]),
     instance=st.sampled_from(["", "tty1", "x"]),
     goal=st.sampled_from(["start", "stop"]),
-    state=st.sampled_from(["waiting", "starting", "running", "stopping", "failed"]),
+    state=st.sampled_from(["waiting", "starting", "running", "stopping", "killed", "failed"]),
     pid=st.none() | st.integers(1, 4_000_000),
     ready=st.booleans(),
     restarts=st.integers(0, 10_000),
     exit_status=st.none() | st.integers(0, 255),
-    exit_signal=st.none() | st.sampled_from(["SIGKILL", "SIGTERM"]),
+    exit_signal=st.none() | st.sampled_from(["KILL", "TERM"]),
     since=st.floats(NOW - 200_000, NOW),
     stale=st.booleans(),
     description=st.just(""),
     error=st.none() | st.sampled_from(["boom", "exited with status 3"]),
-    status_text=st.none(),
+    status_text=st.none() | st.sampled_from(["Ready to accept connections", "3 jobs"]),
 )
+
+
+def explain(row: StatusRow) -> list[str]:
+    """What INFO says, the plain way: stale first, then the error, or the last exit of an
+    instance that failed or is on its way back up; then the service's own STATUS= text."""
+    said = ["stale definition"] if row.stale else []
+    coming_back = row.goal == "start" and row.state in ("stopping", "killed")
+    if row.error:
+        said.append(row.error)
+    elif row.state == "failed" or coming_back:
+        if row.exit_signal:
+            said.append(f"last exit: signal {row.exit_signal}")
+        elif row.exit_status is not None:
+            said.append(f"last exit: {row.exit_status}")
+    if row.status_text:
+        said.append(row.status_text)
+    return said
 
 
 def reference(table: list[StatusRow], colour: bool) -> str:
@@ -41,13 +58,7 @@ def reference(table: list[StatusRow], colour: bool) -> str:
     cells = [HEADER[:-1]]
     infos = [HEADER[-1]]
     for row in table:
-        info = row.error or ""
-        if not info and row.exit_signal:
-            info = f"last exit: signal {row.exit_signal}"
-        elif not info and row.exit_status is not None:
-            info = f"last exit: {row.exit_status}"
-        if row.stale:
-            info = ("stale definition; " + info).rstrip("; ")
+        info = "; ".join(explain(row))
         name = f"{row.name}:{row.instance}" if row.instance else row.name
         pid = "-" if row.pid is None else str(row.pid)
         ready = "yes" if row.ready else "no"
@@ -104,3 +115,35 @@ def test_a_kept_table_is_given_again_until_an_age_it_shows_changes(
     clock[0] += 0.2  # web is a minute old now
     again = kept.render(rows, colour=False)
     assert [line.split()[6] for line in again.splitlines()[1:]] == ["1m00s", "2h00m"]
+
+
+def _row(**fields: object) -> StatusRow:
+    base: dict[str, object] = dict(
+        name="web", instance="", goal="start", state="running", pid=7, ready=True, restarts=0,
+        exit_status=None, exit_signal=None, since=NOW, stale=False, description="", error=None,
+        status_text=None,
+    )  # fmt: skip
+    base.update(fields)
+    return StatusRow(**base)  # type: ignore[arg-type]
+
+
+def _info_of(row: StatusRow) -> str:
+    line = status_table([row], colour=False).splitlines()[1]
+    return line.split(None, 7)[7] if len(line.split(None, 7)) > 7 else ""
+
+
+def test_a_healthy_service_stopped_once_shows_no_old_exit() -> None:
+    assert _info_of(_row(exit_signal="TERM")) == ""
+    assert _info_of(_row(goal="stop", state="waiting", pid=None, exit_signal="TERM")) == ""
+
+
+def test_an_old_exit_explains_a_failure_and_a_respawn() -> None:
+    assert _info_of(_row(goal="stop", state="failed", pid=None, exit_status=3)) == "last exit: 3"
+    assert _info_of(_row(state="stopping", exit_signal="KILL")) == "last exit: signal KILL"
+
+
+def test_the_status_text_of_a_notify_service_is_shown() -> None:
+    assert _info_of(_row(status_text="Ready to accept connections")) == (
+        "Ready to accept connections"
+    )
+    assert _info_of(_row(stale=True, status_text="busy")) == "stale definition; busy"
