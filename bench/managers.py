@@ -71,6 +71,12 @@ class Manager:
     def status_argv(self) -> list[str] | None:
         return None
 
+    def status_argvs(self) -> list[list[str]]:
+        """The commands one full status takes, run one after another (each exec'd by the
+        harness, no shell between: a shell's start would be timed for this manager only)."""
+        argv = self.status_argv()
+        return [] if argv is None else [argv]
+
     def stop_all(self) -> None:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGTERM)
@@ -92,10 +98,15 @@ class Manager:
 
     def status(self) -> float:
         """Seconds for one full status query through the manager's own CLI."""
-        argv = self.status_argv()
-        if argv is None:
+        argvs = self.status_argvs()  # made before the clock starts, globs expanded
+        if not argvs:
             return float("nan")
         began = time.perf_counter()
+        for argv in argvs:
+            self._run_waited(argv)
+        return time.perf_counter() - began
+
+    def _run_waited(self, argv: list[str]) -> None:
         query = subprocess.Popen(argv, cwd=self.dir, env=self.env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)  # fmt: skip
         # A blocking wait, bounded by a watchdog: Popen.wait(timeout) polls with sleeps that
@@ -104,7 +115,6 @@ class Manager:
         watchdog.start()
         try:
             query.wait()
-            return time.perf_counter() - began
         finally:
             watchdog.cancel()
 
@@ -246,7 +256,9 @@ class _ScanDir(Manager):
         time.sleep(1.05)
 
     def dirs(self) -> list[str]:
-        return [str(self.svc / f"s{i}") for i in range(self.n)]
+        """``DIR/*`` as a shell expands it: every entry but the hidden ones (s6-svscan's
+        ``.s6-svscan``), in sorted order."""
+        return sorted(str(path) for path in self.svc.iterdir() if not path.name.startswith("."))
 
 
 class S6(_ScanDir):
@@ -255,8 +267,10 @@ class S6(_ScanDir):
     def argv(self) -> list[str]:
         return ["s6-svscan", "-c", str(self.n + 16), "-t0", str(self.svc)]  # default max: 500
 
-    def status_argv(self) -> list[str]:
-        return ["sh", "-c", 'for d in "$0"/*; do s6-svstat "$d"; done', str(self.svc)]
+    def status_argvs(self) -> list[list[str]]:
+        # No all-services form: one s6-svstat per service directory, as a shell loop over
+        # them would run (without the shell's own start, which no other manager pays).
+        return [["s6-svstat", d] for d in self.dirs()]
 
     def stop_all(self) -> None:
         subprocess.run(["s6-svscanctl", "-t", str(self.svc)], timeout=60)
@@ -269,7 +283,7 @@ class Runit(_ScanDir):
         return ["runsvdir", "-P", str(self.svc)]
 
     def status_argv(self) -> list[str]:
-        return ["sh", "-c", 'sv status "$0"/*', str(self.svc)]
+        return ["sv", "status", *self.dirs()]  # ``sv status DIR/*``, the glob expanded here
 
     def stop_all(self) -> None:
         assert self.proc is not None
@@ -283,14 +297,14 @@ class Daemontools(_ScanDir):
         return ["svscan", str(self.svc)]
 
     def status_argv(self) -> list[str]:
-        return ["sh", "-c", 'svstat "$0"/*', str(self.svc)]
+        return ["svstat", *self.dirs()]  # ``svstat DIR/*``, the glob expanded here
 
     def stop_all(self) -> None:
         # As daemontools' own shutdown goes: svscan first, or its rescan (every 5 s) starts a
         # supervise again that -x let go, and that one starts its service again.
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGTERM)
-        subprocess.run(["sh", "-c", 'svc -dx "$0"/*', str(self.svc)], timeout=60)
+        subprocess.run(["svc", "-dx", *self.dirs()], timeout=60)
 
 
 ALL: dict[str, type[Manager]] = {
