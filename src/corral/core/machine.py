@@ -164,9 +164,10 @@ class _Step(Walk):
             self._goto(State.STARTING)
         # Anywhere else the start is remembered and honoured where the walk turns.
 
-    def _on_stop(self) -> None:
+    def _turn_down(self) -> bool:
+        """Head down where the walk can turn at once (running, spawned, a start hook to
+        cancel); False where it turns later, or elsewhere."""
         inst = self.inst
-        self._set(goal=Goal.STOP, restarting=False)
         if inst.state is State.RUNNING:
             self._begin_stop()
         elif inst.state is State.SPAWNED:
@@ -174,7 +175,16 @@ class _Step(Walk):
         elif inst.state in (State.PRE_START, State.POST_START) and inst.hook is not None:
             if inst.timer is not TimerKind.KILL:
                 self._cancel_hook()
-        elif inst.state is State.POST_STOP and inst.timer is TimerKind.RESPAWN:
+        else:
+            return False
+        return True
+
+    def _on_stop(self) -> None:
+        inst = self.inst
+        self._set(goal=Goal.STOP, restarting=False)
+        if self._turn_down():
+            return
+        if inst.state is State.POST_STOP and inst.timer is TimerKind.RESPAWN:
             self._set(respawning=False)
             self._goto(State.FAILED if inst.give_up else State.WAITING)
 
@@ -184,14 +194,9 @@ class _Step(Walk):
             self._on_start()
             return
         self._set(goal=Goal.START, restarting=True, give_up=False)
-        if inst.state is State.RUNNING:
-            self._begin_stop()
-        elif inst.state is State.SPAWNED:
-            self._goto(State.STOPPING)
-        elif inst.state in (State.PRE_START, State.POST_START) and inst.hook is not None:
-            if inst.timer is not TimerKind.KILL:
-                self._cancel_hook()
-        elif inst.state is State.POST_STOP and inst.timer is TimerKind.RESPAWN:
+        if self._turn_down():
+            return
+        if inst.state is State.POST_STOP and inst.timer is TimerKind.RESPAWN:
             self._goto(State.STARTING)  # skip the rest of the respawn delay
         elif inst.state is State.STARTING:
             self._set(restarting=False)  # nothing ran yet: the start that follows is fresh

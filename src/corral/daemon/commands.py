@@ -80,41 +80,33 @@ class Commands:
 
     # -- start, stop, restart: they wait, and say how it ended ----------------------------
 
-    async def cmd_start(
-        self,
-        connection: Connection,
-        targets: list[dict[str, Any]],
-        wait: bool = True,
-        progress: bool = False,
-    ) -> Any:
-        if self.supervisor.shutting_down:
-            raise OperationFailed("corral is shutting down")
-        runtimes = self.supervisor.set_goal(
-            expand(self.supervisor, targets, Goal.START), Goal.START
-        )
-        return await self._waited(runtimes, "start", wait, connection if progress else None)
+    async def cmd_start(self, connection: Connection, **args: Any) -> Any:
+        return await self._change("start", connection, **args)
 
-    async def cmd_stop(
-        self,
-        connection: Connection,
-        targets: list[dict[str, Any]],
-        wait: bool = True,
-        progress: bool = False,
-    ) -> Any:
-        runtimes = self.supervisor.set_goal(expand(self.supervisor, targets, Goal.STOP), Goal.STOP)
-        return await self._waited(runtimes, "stop", wait, connection if progress else None)
+    async def cmd_stop(self, connection: Connection, **args: Any) -> Any:
+        return await self._change("stop", connection, **args)
 
-    async def cmd_restart(
+    async def cmd_restart(self, connection: Connection, **args: Any) -> Any:
+        return await self._change("restart", connection, **args)
+
+    async def _change(
         self,
+        verb: str,
         connection: Connection,
         targets: list[dict[str, Any]],
         wait: bool = True,
         progress: bool = False,
     ) -> Any:
-        if self.supervisor.shutting_down:
+        """Set the targets' goal (or restart them), then wait as the request asked."""
+        sup = self.supervisor
+        if verb != "stop" and sup.shutting_down:
             raise OperationFailed("corral is shutting down")
-        runtimes = self.supervisor.restart(expand(self.supervisor, targets, None))
-        return await self._waited(runtimes, "restart", wait, connection if progress else None)
+        if verb == "restart":
+            runtimes = sup.restart(expand(sup, targets, None))
+        else:
+            goal = Goal.START if verb == "start" else Goal.STOP
+            runtimes = sup.set_goal(expand(sup, targets, goal), goal)
+        return await self._waited(runtimes, verb, wait, connection if progress else None)
 
     async def cmd_destroy(self, connection: Connection, targets: list[dict[str, Any]]) -> Any:
         runtimes = self.supervisor.destroy(targets_of(targets))

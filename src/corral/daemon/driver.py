@@ -61,6 +61,9 @@ class Driver:
         self._queue: deque[tuple[Runtime, ins.Input]] = deque()
         self.draining = False
         self.ordering = Ordering(table, self.feed)
+        #: Told of every change of an instance's state, after the driver's own work: (the
+        #: instance, its record before). Metrics, say; none by default, so none is paid for.
+        self.observers: list[Callable[[Runtime, Instance], None]] = []
         # Set by ``connect`` once the rooms that need ``feed`` exist.
         self._processes: ProcessPort | None = None
         self._emit: Emitter | None = None
@@ -102,6 +105,8 @@ class Driver:
                 after = rt.inst
                 if after.state is not before.state:
                     self._state_changed(rt, before)
+                    for observer in self.observers:
+                        observer(rt, before)
                 if (
                     after.state is not before.state
                     or after.goal is not before.goal
