@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 
 import pytest
@@ -15,6 +16,7 @@ from corral.core.evaluate import (
     bindings,
     checks_match,
     holds,
+    pinned_variables,
 )
 from corral.core.expr import (
     And,
@@ -28,6 +30,7 @@ from corral.core.expr import (
     parse_states,
     render,
 )
+from tests.core.test_operators import Tree, conditions, text_of
 
 
 def test_and_binds_tighter_than_or_and_parentheses_group() -> None:
@@ -42,14 +45,18 @@ def test_event_terms_take_positional_values_and_tests() -> None:
     node = parse_events("started db INSTANCE=web* RESULT!=failed")
     assert node == EventTerm(
         "started",
-        (Check(None, "db"), Check("INSTANCE", "web*"), Check("RESULT", "failed", negate=True)),
+        (
+            Check(None, ("db",)),
+            Check("INSTANCE", ("web*",)),
+            Check("RESULT", ("failed",), negate=True),
+        ),
     )
 
 
 def test_state_terms_take_instance_tests() -> None:
-    assert parse_states("tty(TTY=*)") == StateTerm("tty", (Check("TTY", "*"),))
+    assert parse_states("tty(TTY=*)") == StateTerm("tty", (Check("TTY", ("*",)),))
     assert parse_states("a and b(X=1,Y=2)") == And(
-        StateTerm("a"), StateTerm("b", (Check("X", "1"), Check("Y", "2")))
+        StateTerm("a"), StateTerm("b", (Check("X", ("1",)), Check("Y", ("2",))))
     )
     assert parse_states("(a)") == StateTerm("a")
 
@@ -85,25 +92,77 @@ ENV = (("JOB", "db"), ("INSTANCE", "main"), ("RESULT", "ok"))
 @pytest.mark.parametrize(
     ("checks", "expected"),
     [
-        ((Check(None, "db"),), True),
-        ((Check(None, "d?"), Check(None, "ma*")), True),
-        ((Check(None, "web"),), False),
-        ((Check(None, "db"), Check(None, "main"), Check(None, "ok"), Check(None, "x")), False),
-        ((Check("RESULT", "ok"),), True),
-        ((Check("RESULT", "[of]*"),), True),
-        ((Check("RESULT", "failed", negate=True),), True),
-        ((Check("RESULT", "ok", negate=True),), False),
-        ((Check("MISSING", "*"),), False),
-        ((Check("MISSING", "x", negate=True),), True),  # != holds when the key is missing
-        ((Check("JOB", "$NAME"),), True),
-        ((Check("JOB", "$UNSET"),), False),
-        ((Check("JOB", "$UNSET", negate=True),), True),
+        ((Check(None, ("db",)),), True),
+        ((Check(None, ("d?",)), Check(None, ("ma*",))), True),
+        ((Check(None, ("web",)),), False),
+        (
+            (
+                Check(None, ("db",)),
+                Check(None, ("main",)),
+                Check(None, ("ok",)),
+                Check(None, ("x",)),
+            ),
+            False,
+        ),
+        ((Check("RESULT", ("ok",)),), True),
+        ((Check("RESULT", ("[of]*",)),), True),
+        ((Check("RESULT", ("failed",), negate=True),), True),
+        ((Check("RESULT", ("ok",), negate=True),), False),
+        ((Check("MISSING", ("*",)),), False),
+        ((Check("MISSING", ("x",), negate=True),), True),  # != holds when the key is missing
+        ((Check("JOB", ("$NAME",)),), True),
+        ((Check("JOB", ("$UNSET",)),), False),
+        ((Check("JOB", ("$UNSET",), negate=True),), True),
+        ((Check("JOB", ("$GLOB",)),), False),  # a variable's value is not a pattern
+        ((Check("JOB", ("${NAME}*",)),), True),  # what is written around it is
+        ((Check("INSTANCE", ("$NAME|main",)),), False),  # no lists in events: | is literal
     ],
 )
 def test_tests_match_globs_positions_and_variables(
     checks: tuple[Check, ...], expected: bool
 ) -> None:
-    assert checks_match(checks, ENV, {"NAME": "db"}) is expected
+    assert checks_match(checks, ENV, {"NAME": "db", "GLOB": "d*"}) is expected
+
+
+_WRITTEN = st.sampled_from(["db", "d*", "[dw]b", "?", "*", "$NAME", "$GLOB", "$UNSET", "x"])
+_CHECKS = st.lists(
+    st.builds(Check, st.sampled_from([None, "JOB", "INSTANCE", "MISSING"]),
+              _WRITTEN.map(lambda w: (w,)), st.booleans()),
+    max_size=4,
+)  # fmt: skip
+_ENVS = st.lists(
+    st.tuples(st.sampled_from(["JOB", "INSTANCE", "RESULT"]), st.sampled_from(["db", "d*", "x"])),
+    max_size=4,
+).map(tuple)
+
+
+def _naive_match(checks: list[Check], env: tuple[tuple[str, str], ...]) -> bool:
+    variables = {"NAME": "db", "GLOB": "d*"}
+    position = 0
+    for check in checks:
+        (written,) = check.globs
+        if check.key is None:
+            if position >= len(env):
+                return False
+            value: str | None = env[position][1]
+            position += 1
+        else:
+            value = dict(env).get(check.key)
+        if written.startswith("$"):
+            hit = value is not None and value == variables.get(written[1:])
+        else:
+            hit = value is not None and fnmatch.fnmatchcase(value, written)
+        if hit == check.negate:
+            return False
+    return True
+
+
+@given(_CHECKS, _ENVS)
+def test_checks_match_agrees_with_a_naive_reading(
+    checks: list[Check], env: tuple[tuple[str, str], ...]
+) -> None:
+    checks = [c for c in checks if c.key is not None or not c.negate]  # as the parser makes
+    assert checks_match(checks, env, {"NAME": "db", "GLOB": "d*"}) is _naive_match(checks, env)
 
 
 def test_a_compound_condition_fires_once_then_starts_from_scratch() -> None:
@@ -196,7 +255,11 @@ def test_state_truth_tables_agree_with_python(text: str) -> None:
     for values in itertools.product([False, True], repeat=len(NAMES)):
         world = dict(zip(NAMES, values, strict=True))
         expected = eval(text, {}, world)  # and/or/() mean the same in Python
-        assert holds(node, lambda n, w=world: [("", {})] if w[n] else []) is bool(expected)
+
+        def answers(name: str, world: dict[str, bool] = world) -> list[tuple[str, dict[str, str]]]:
+            return [("", {})] if world[name] else []
+
+        assert holds(node, answers) is bool(expected)
 
 
 @given(trees(8))
@@ -216,3 +279,38 @@ def test_render_parses_back_to_the_same_tree(text: str) -> None:
     for parse in (parse_events, parse_states):
         node = parse(text)
         assert parse(render(node)) == node
+
+
+@given(conditions(max_leaves=6))
+def test_render_parses_back_to_the_same_tree_with_the_state_operators(tree: Tree) -> None:
+    """Lists, ``!=`` lists, ``all`` and ``K of`` among ``and``/``or``/parentheses."""
+    node = parse_states(text_of(tree))
+    assert parse_states(render(node)) == node
+
+
+def test_pinned_variables_are_the_key_equals_var_checks_of_one_term() -> None:
+    assert pinned_variables(parse_events("tty-removed TTY=$TTY")) == {"TTY": "TTY"}
+    assert pinned_variables(parse_events("net-down IF=${NAME} KIND=x*")) == {"NAME": "IF"}
+    assert pinned_variables(parse_events("net-down IF!=$IF")) == {}
+    assert pinned_variables(parse_events("net-down IF=x$IF")) == {}
+    assert pinned_variables(parse_events("a IF=$IF or b IF=$IF")) == {}
+
+
+_PINNED_VALUES = st.sampled_from(["tty1", "tty2", "tty*", "[t]ty1"])
+
+
+@given(
+    st.lists(st.sampled_from(["TTY=$TTY", "TTY=${TTY}", "SEAT=$SEAT", "SEAT=seat*", "x"]),
+             min_size=1, max_size=3),
+    st.fixed_dictionaries({}, optional={"TTY": _PINNED_VALUES, "SEAT": _PINNED_VALUES}),
+    st.fixed_dictionaries({}, optional={"TTY": _PINNED_VALUES, "SEAT": _PINNED_VALUES}),
+)  # fmt: skip
+def test_an_event_matches_only_instances_whose_pinned_variables_it_carries(
+    checks: list[str], variables: dict[str, str], env: dict[str, str]
+) -> None:
+    """What lets the daemon go straight to the instance a ``stop_on`` event is for."""
+    node = parse_events(" ".join(["tty-removed", *checks]))
+    _, fired = advance(node, Progress(), Event("tty-removed", tuple(env.items())), variables)
+    if fired is not None:
+        for variable, key in pinned_variables(node).items():
+            assert variables[variable] == env[key]

@@ -4,19 +4,24 @@ Pure. ``and`` binds tighter than ``or``; parentheses group. An event term is an 
 followed by positional values (matched in order against the event's environment, so
 ``started db`` means ``JOB=db`` for lifecycle events) and ``KEY=GLOB`` / ``KEY!=GLOB``
 checks; ``$VAR`` in a value is taken from the instance's own environment. A state term is a
-service name, optionally with instance checks: ``tty(TTY=tty1)`` or ``tty(TTY=*)``.
+service name, optionally with instance checks: ``tty(TTY=tty1)`` or ``tty(TTY=*)``, whose
+values may be lists (``net(IF=a|b|c)``: any of them; ``IF!=a|b``: none of them). The seed's
+counting operators prefix one state term: ``all net(IF=a|b|c)``, ``2 of net(IF=a|b|c)``.
 
 An event condition is atomic (Upstart's rule): each term remembers the event that satisfied
 it; when the whole condition becomes true it fires with the environment those events carried
 and every term is reset, so the next firing needs the whole condition again from scratch.
 
 Parse errors raise :class:`ExprError` with the 1-based column of the problem. Evaluating a
-parsed condition against events and states is :mod:`corral.core.evaluate`.
+parsed condition against events and states is :mod:`corral.core.evaluate`; every form is
+shown in ``docs/conditions.md``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Literal
 
 from msgspec import Struct
 
@@ -33,11 +38,23 @@ class ExprError(ValueError):
 
 
 class Check(Struct, frozen=True):
-    """``KEY=GLOB`` or ``KEY!=GLOB``; ``key`` is None for a positional value."""
+    """``KEY=GLOB`` or ``KEY!=GLOB``; ``key`` is None for a positional value. ``globs`` holds
+    one pattern, or in a state term each value of a list ``KEY=a|b|c`` (the instance's value
+    is any of them; with ``!=``, none of them)."""
 
     key: str | None
-    glob: str
+    globs: tuple[str, ...]
     negate: bool = False
+
+    @property
+    def binds(self) -> bool:
+        """``KEY=*`` and ``KEY=a|b|c`` bind KEY: a ``while`` job whose ``instance`` uses it
+        gets one instance per holding value."""
+        return self.key is not None and not self.negate and (self.globs == ("*",) or self.listed)
+
+    @property
+    def listed(self) -> bool:
+        return len(self.globs) > 1
 
 
 class EventTerm(Struct, frozen=True):
@@ -46,9 +63,24 @@ class EventTerm(Struct, frozen=True):
     index: int = 0  # position among the condition's terms, for the firing progress
 
 
+#: ``all NAME(KEY=a|b|c)``: every listed value holds; ``K of ...``: at least K of them.
+Need = int | Literal["all"]
+
+
 class StateTerm(Struct, frozen=True):
+    """``NAME`` or ``NAME(KEY=VALUE,...)``; with ``need``, a counting term: it counts the
+    values of its one ``KEY=a|b|c`` list that hold, and binds nothing."""
+
     name: str
     checks: tuple[Check, ...] = ()
+    need: Need | None = None
+
+    @property
+    def counted(self) -> Check | None:
+        """The list a counting term counts (the parser makes sure there is exactly one)."""
+        if self.need is None:
+            return None
+        return next(c for c in self.checks if c.listed and not c.negate)
 
 
 class And(Struct, frozen=True):
@@ -90,10 +122,19 @@ def _tokens(text: str) -> list[_Token]:
         position = match.end()
 
 
+def _parts(token: _Token) -> Iterator[_Token]:
+    """The comma-separated pieces of a word inside a state term, each with its own column."""
+    for match in re.finditer(r"[^,]+", token.text):
+        yield _Token(match.group(), token.column + match.start(), False)
+
+
 # -- the parser ----------------------------------------------------------------------------
 
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@:/-]*$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CHECK = re.compile(r"^([^=!]*)(!=|=)(.*)$")
+_GLOB = re.compile(r"[*?\[]")
+_COUNT = re.compile(r"^[0-9]+$")
 KEYWORDS = frozenset({"and", "or"})
 
 
@@ -151,48 +192,131 @@ class _Parser:
                 raise ExprError("missing ')'", self.column())
             self.take()
             return node
+        if self.states and (prefix := self.counting_prefix(token)) is not None:
+            return self.counted_term(token, prefix)
+        self.expect_name(token)
+        return self.state_term(token) if self.states else self.event_term(token)
+
+    def expect_name(self, token: _Token) -> None:
         if token.text == ")" or token.text in KEYWORDS:
             raise ExprError(f"expected a name, got {token.text!r}", token.column)
         if not EVENT_NAME.match(token.text):
             raise ExprError(f"{token.text!r} is not a valid name", token.column)
-        return self.state_term(token) if self.states else self.event_term(token)
 
     def event_term(self, name: _Token) -> EventTerm:
         checks = []
         while (token := self.peek()) is not None and token.text not in ("(", ")", *KEYWORDS):
             self.take()
-            checks.append(self.check(token, positional=True))
+            checks.append(self.event_check(token))
         index = self.terms
         self.terms += 1
         return EventTerm(name.text, tuple(checks), index)
 
+    def event_check(self, token: _Token) -> Check:
+        """A positional value or ``KEY=GLOB``; ``|`` is an ordinary character here."""
+        match = _CHECK.match(token.text)
+        if match is None:
+            return Check(None, (token.text,))
+        key, operator, glob = match.groups()
+        _check_key(key, token.column)
+        return Check(key, (glob,), negate=operator == "!=")
+
+    # -- state terms -----------------------------------------------------------------------
+
     def state_term(self, name: _Token) -> StateTerm:
+        checks = self.state_checks(name)
+        return StateTerm(name.text, tuple(check for check, _ in checks))
+
+    def state_checks(self, name: _Token) -> list[tuple[Check, int]]:
+        """The checks in ``NAME(...)``, each with its column (none without parentheses)."""
         token = self.peek()
         if token is None or token.text != "(" or not token.glued:
-            return StateTerm(name.text)
+            return []
         self.take()
         checks = []
         while True:
             token = self.take()
             if token.text == ")":
                 break
-            for part in filter(None, token.text.split(",")):
-                checks.append(self.check(_Token(part, token.column, False), positional=False))
+            for part in _parts(token):
+                checks.append((_state_check(part), part.column))
         if not checks:
             raise ExprError("expected KEY=VALUE inside the parentheses", name.column)
-        return StateTerm(name.text, tuple(checks))
+        return checks
 
-    def check(self, token: _Token, positional: bool) -> Check:
-        text = token.text
-        match = re.match(r"^([^=!]*)(!=|=)(.*)$", text)
-        if match is None:
-            if not positional:
-                raise ExprError(f"expected KEY=VALUE, got {text!r}", token.column)
-            return Check(None, text)
-        key, operator, glob = match.groups()
-        if not _KEY.match(key):
-            raise ExprError(f"{key!r} is not a valid variable name", token.column)
-        return Check(key, glob, negate=operator == "!=")
+    def counting_prefix(self, token: _Token) -> Need | None:
+        """``all`` or ``K of`` before a state term; None where the word is a plain name (a
+        service may be called ``all``, or ``2``)."""
+        after = self.peek()
+        if after is None or after.glued:
+            return None
+        if token.text == "all" and after.text not in KEYWORDS and after.text != ")":
+            return "all"
+        if _COUNT.match(token.text) and after.text == "of":
+            self.take()
+            return int(token.text)
+        return None
+
+    def counted_term(self, prefix: _Token, need: Need) -> StateTerm:
+        written = "all" if need == "all" else f"{need} of"
+        name = self.take()
+        if name.text == "(":
+            raise ExprError(f"{written!r} applies to one state term, such as "
+                            f"{written} net(IF=a|b|c)", name.column)  # fmt: skip
+        self.expect_name(name)
+        checks = self.state_checks(name)
+        for check, column in checks:
+            _countable(check, column, written)
+        lists = [(c, column) for c, column in checks if c.listed and not c.negate]
+        if not lists:
+            raise ExprError(f"{written!r} counts the values of a list, such as "
+                            f"{written} {name.text}(KEY=a|b|c)", name.column)  # fmt: skip
+        if len(lists) > 1:
+            raise ExprError(f"{written!r} counts one list; {lists[1][0].key}= is a second",
+                            lists[1][1])  # fmt: skip
+        values = len(lists[0][0].globs)
+        if need == 0:
+            raise ExprError("'0 of' always holds: leave the term out", prefix.column)
+        if need != "all" and need > values:
+            raise ExprError(f"{need} of a list of {values} values can never hold",
+                            prefix.column)  # fmt: skip
+        return StateTerm(name.text, tuple(check for check, _ in checks), need)
+
+
+def _check_key(key: str, column: int) -> None:
+    if not _KEY.match(key):
+        raise ExprError(f"{key!r} is not a valid variable name", column)
+
+
+def _state_check(part: _Token) -> Check:
+    """``KEY=VALUE``, ``KEY!=VALUE``, where VALUE may be a list ``a|b|c``."""
+    match = _CHECK.match(part.text)
+    if match is None:
+        raise ExprError(f"expected KEY=VALUE, got {part.text!r}", part.column)
+    key, operator, value = match.groups()
+    _check_key(key, part.column)
+    globs = tuple(value.split("|"))
+    if len(globs) > 1:
+        column = part.column + match.start(3)
+        for index, glob in enumerate(globs):
+            if not glob:
+                raise ExprError(f"an empty value in the list {value!r}", column)
+            if glob in globs[:index]:
+                raise ExprError(f"{glob!r} is listed twice in {value!r}", column)
+            column += len(glob) + 1
+    return Check(key, globs, negate=operator == "!=")
+
+
+def _countable(check: Check, column: int, written: str) -> None:
+    """Inside ``all``/``K of``: the counted values name one instance each, and nothing binds."""
+    if check.globs == ("*",) and not check.negate:
+        raise ExprError(f"{check.key}=*: {written!r} counts the values of a list, such as "
+                        f"{check.key}=a|b|c, and binds nothing", column)  # fmt: skip
+    if check.listed and not check.negate:
+        for value in check.globs:
+            if _GLOB.search(value):
+                raise ExprError(f"{value!r}: each value {written!r} counts names one "
+                                f"instance; write them out, not as a pattern", column)  # fmt: skip
 
 
 def parse_events(text: str) -> Node:
@@ -217,9 +341,13 @@ class Condition(Struct, frozen=True):
 
 
 def wildcard_keys(node: Node) -> set[str]:
-    """The keys a ``while`` condition binds with ``KEY=*`` anywhere in it."""
-    if isinstance(node, StateTerm | EventTerm):
-        return {c.key for c in node.checks if c.key is not None and c.glob == "*"}
+    """The keys a ``while`` condition binds (``KEY=*``, ``KEY=a|b|c``) anywhere in it."""
+    if isinstance(node, StateTerm):
+        if node.need is not None:
+            return set()
+        return {c.key for c in node.checks if c.key is not None and c.binds}
+    if isinstance(node, EventTerm):
+        return {c.key for c in node.checks if c.key is not None and c.globs == ("*",)}
     return wildcard_keys(node.left) | wildcard_keys(node.right)
 
 
@@ -243,12 +371,17 @@ def render(node: Node) -> str:
     """The condition as text that parses back to the same tree."""
     if isinstance(node, EventTerm | StateTerm):
         checks = [
-            t.glob if t.key is None else f"{t.key}{'!=' if t.negate else '='}{t.glob}"
-            for t in node.checks
+            "|".join(c.globs)
+            if c.key is None
+            else f"{c.key}{'!=' if c.negate else '='}" + "|".join(c.globs)
+            for c in node.checks
         ]
-        if isinstance(node, StateTerm):
-            return f"{node.name}({','.join(checks)})" if checks else node.name
-        return " ".join([node.name, *checks])
+        if isinstance(node, EventTerm):
+            return " ".join([node.name, *checks])
+        term = f"{node.name}({','.join(checks)})" if checks else node.name
+        if node.need is None:
+            return term
+        return f"all {term}" if node.need == "all" else f"{node.need} of {term}"
     if isinstance(node, And):
         return f"{_group(node.left, Or)} and {_group(node.right, Or | And)}"
     return f"{render(node.left)} or {_group(node.right, Or)}"
