@@ -1,6 +1,10 @@
 """The activation-source seam: a bridge is a child process of corral's that reports states and
 events over the control protocol. Its states drive ``while`` jobs; its crash leaves the daemon
-and every service untouched; restarted, its first report replaces what it said before."""
+and every service untouched; restarted, its first report replaces what it said before.
+
+The toy bridge here is a user's service beside corral's own files bridge (which runs because
+``path-exists`` is used, and finds none of the toy's files): a state holds while any source
+says it does."""
 
 from __future__ import annotations
 
@@ -12,14 +16,18 @@ from pathlib import Path
 
 from tests.system.conftest import Corral, pid_alive, wait_until
 
-#: A toy bridge: holds ``path-exists(FILE=...)`` for each line of ``holds.txt``, reporting
-#: the whole list whenever the file changes, and emits ``toy-ready`` once connected.
+#: A toy bridge: holds ``path-exists(FILE=ROOT/toy/NAME, NAME=NAME)`` for each NAME of
+#: ``holds.txt`` (no such file exists), reporting the whole list whenever ``holds.txt``
+#: changes, and emits ``toy-ready`` once connected.
 BRIDGE = textwrap.dedent(
     """
     import os, sys, time
     from corral.bridges.base import Bridge
 
     holds = os.path.join(sys.argv[1], "holds.txt")
+
+    def state(name):
+        return ("path-exists", {"FILE": os.path.join(sys.argv[1], "toy", name), "NAME": name})
 
     def read():
         try:
@@ -30,7 +38,7 @@ BRIDGE = textwrap.dedent(
 
     with Bridge("toy") as bridge:
         seen = read()
-        bridge.replace_states([("path-exists", {"FILE": name}) for name in seen])
+        bridge.replace_states([state(name) for name in seen])
         bridge.emit("toy-ready", {"PID": str(os.getpid())})
         print("bridge connected", flush=True)
         while True:
@@ -38,9 +46,9 @@ BRIDGE = textwrap.dedent(
             now = read()
             if now != seen:
                 for gone in set(seen) - set(now):
-                    bridge.release("path-exists", {"FILE": gone})
+                    bridge.release(*state(gone))
                 for new in set(now) - set(seen):
-                    bridge.hold("path-exists", {"FILE": new})
+                    bridge.hold(*state(new))
                 seen = now
     """
 )
@@ -57,12 +65,12 @@ def setup(corral: Corral) -> Path:
 
         [service.user]
         exec = ["sleep", "600"]
-        while = "path-exists(FILE=data)"
+        while = "path-exists(FILE={corral.root}/toy/data)"
 
         [service.per_file]
         exec = ["sleep", "600"]
-        instance = "${{FILE}}"
-        while = "path-exists(FILE=*)"
+        instance = "${{NAME}}"
+        while = "path-exists(NAME=*)"
         """
     )
     return corral.root / "holds.txt"
@@ -120,5 +128,5 @@ def test_a_bad_state_report_is_refused_and_changes_nothing(corral: Corral) -> No
         assert not reply["ok"] and reply["error"]["code"] == 2, reply
     assert corral.one("user")["state"] == "waiting"
     assert corral.request("state", source="x", states=[
-        {"name": "path-exists", "env": {"FILE": "data"}}])["ok"]  # fmt: skip
+        {"name": "path-exists", "env": {"FILE": f"{corral.root}/toy/data"}}])["ok"]  # fmt: skip
     corral.wait_state("user", "running")

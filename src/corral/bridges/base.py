@@ -9,6 +9,10 @@ after connecting is everything it holds (``replace_states``), so a bridge that w
 leaves no stale state behind; after that it reports changes (``hold``/``release``) and events
 (``emit``). Each call is one request and waits for its reply, so the bridge's order is the
 order the daemon sees.
+
+This is the synchronous form, for a bridge of one's own run as a user service. corral's own
+bridges (``devices.py``, ``network.py``, ``files.py``) each run an asyncio loop instead
+(``runner.py``, ``python -m corral.bridges NAME``) and talk through ``link.py``.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ from typing import Any
 import tomli
 from msgspec import Struct, field
 
+from corral.core import bridge_jobs
 from corral.core.config import (
     Where,
     activation_problems,
@@ -230,16 +232,20 @@ def _read(sources: Iterable[tuple[str, str]], problems: list[ConfigProblem]) -> 
     return read
 
 
-def build(sources: Iterable[tuple[str, str]]) -> Registry:
+def build(sources: Iterable[tuple[str, str]], python: str = sys.executable) -> Registry:
     """Load ``(path, text)`` sources in increasing precedence; raise ConfigError with every
     problem found: of every file that can be read, and of every service whatever is wrong
-    with the others (its keys, then unknown names, cycles and conditions over the whole)."""
+    with the others (its keys, then unknown names, cycles and conditions over the whole).
+    The bridges the definitions use are added as services of their own (``bridge_jobs``),
+    run by ``python``."""
     problems: list[ConfigProblem] = []
     read = _read(sources, problems)
     definitions: dict[str, Definition] = {}
     merges: dict[str, _Merged] = {}
     partial: dict[str, tuple[Node, Condition | None]] = {}  # names whose own keys are wrong
     for name, stack in read.layers.items():
+        if _reserved(name, stack, problems):
+            continue
         merged = _merge(stack)
         if merged is None:
             if name not in read.sketched:
@@ -257,6 +263,7 @@ def build(sources: Iterable[tuple[str, str]]) -> Registry:
             partial[name] = references(merged.table())
         else:
             definitions[name] = definition
+    _add_bridges(read, definitions, merges, problems, python)
     graph = _check_references(read, definitions, partial, merges, problems)
     if problems:
         raise ConfigError(problems)
@@ -277,6 +284,7 @@ def _check_references(
     nodes = read.sketched | {name: node_of(d) for name, d in definitions.items()}
     graph = Graph(nodes | {name: node for name, (node, _) in partial.items()})
     found = graph.problems + activation_problems(definitions, graph)
+    found += bridge_jobs.problems(definitions)
     for name, (_, condition) in partial.items():
         found += while_problems(name, condition, graph)
     for issue in found:
@@ -284,6 +292,38 @@ def _check_references(
         message = read.caveat(issue.message) if issue.unknown else issue.message
         problems.append(ConfigProblem(file, message, issue.service, issue.key, line))
     return graph
+
+
+def _reserved(name: str, stack: list[Layer], problems: list[ConfigProblem]) -> bool:
+    """A user's table of a name kept for corral's bridges: refused, each where it is."""
+    reason = bridge_jobs.reserved(name)
+    if reason is None:
+        return False
+    for layer in stack:
+        problems.append(ConfigProblem(layer.file, reason, name, None, layer.line(name, None)))
+    return True
+
+
+def _add_bridges(
+    read: _Read,
+    definitions: dict[str, Definition],
+    merges: dict[str, _Merged],
+    problems: list[ConfigProblem],
+    python: str,
+) -> None:
+    """The bridges the definitions use, as services of their own: a layer from no file,
+    loaded like any other table (``config show`` shows it as ``<built-in>``)."""
+    for spec in bridge_jobs.needed(definitions):
+        name = spec.service
+        layer = Layer(bridge_jobs.BUILT_IN, "", bridge_jobs.bridge_table(spec, python), False)
+        merged = _Merged(layer, dict.fromkeys(layer.table, layer))
+        definition = parse_definition(
+            name, merged.table(), layer.file, merged.where(name), problems
+        )  # fmt: skip
+        if definition is not None:
+            read.layers[name] = [layer]
+            merges[name] = merged
+            definitions[name] = definition
 
 
 def load(sources: Iterable[tuple[str, str]]) -> dict[str, Definition]:

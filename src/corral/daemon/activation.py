@@ -11,18 +11,24 @@ starts when its condition becomes true and stops when it becomes false; a manual
 A state is either a service (it holds for each instance that is running and ready) or one
 the world reports (:mod:`corral.daemon.world`: a device, a D-Bus name, the network), which
 holds for each set of variables the world said holds.
+
+corral's own bridges (``core/bridge_jobs.py``) are services the configuration makes for
+itself: one that a reload removed (no definition uses it any more) is stopped here, where
+a user's removed service would be left to run until stopped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from corral.core.evaluate import Event, Holding, Progress, advance, bindings
+from corral.core.bridge_jobs import bridge_of
+from corral.core.definition import Definition
+from corral.core.evaluate import Event, Holding, Progress, advance, bindings, pinned_variables
 from corral.core.gates import is_up
-from corral.core.instances import InstanceError, instance_key
+from corral.core.instances import InstanceError, instance_key, variables_of
 from corral.core.records import Instance
 from corral.core.states import Goal
-from corral.daemon.runtime import Runtime
+from corral.daemon.runtime import Job, Runtime
 from corral.daemon.table import Complain, InstanceTable
 
 #: The lifecycle events that hold their instance until what they start or stop settles.
@@ -42,6 +48,12 @@ class Activation:
         self._stop_on: dict[str, list[str]] = {}
         self._while_on: dict[str, list[str]] = {}  # state name -> jobs whose while mentions it
         self._progress: dict[str, Progress] = {}
+        self._uniform: set[str] = set()
+        #: Where each service holds (``_holding``), kept until one of its instances goes up
+        #: or down: the ``while`` jobs a change marks all read one list.
+        self._held: dict[str, list[Holding]] = {}
+        #: while job -> its bindings (as sorted items) -> the instance key they give
+        self._keys: dict[str, dict[tuple[tuple[str, str], ...], str]] = {}
         self._asked: dict[str, dict[str, None]] = {}  # while job -> keys it asked to run
         #: States the world holds: name -> key -> variables (``world.py`` keeps them).
         self._outside: dict[str, dict[str, Mapping[str, str]]] = {}
@@ -49,17 +61,23 @@ class Activation:
         #: Whether any ``start_on``/``stop_on`` mentions a holding lifecycle event (``starting``,
         #: ``stopping``); if none does, those events hold nobody but by dependencies.
         self.holds_heard = False
+        #: Told after every ``index`` (a reload): the bridges' ``watched`` streams.
+        self.on_index: list[Callable[[], None]] = []
         self.index()
         table.on_rebuilt.append(self.index)
 
     def index(self) -> None:
         """Build the lookups from the jobs' current definitions."""
         self._start_on.clear()
+        self._held.clear()
+        self._keys.clear()
         self._stop_on.clear()
         self._while_on.clear()
         graph = self._table.graph
         for name, job in self._table.jobs.items():
             d = job.definition
+            if job.removed and bridge_of(name) is not None:
+                self.dirty[name] = None  # no definition uses it any more: stopped
             for condition, index in ((d.start_on, self._start_on), (d.stop_on, self._stop_on)):
                 for event in condition.names if condition is not None else ():
                     index.setdefault(event, []).append(name)
@@ -68,9 +86,20 @@ class Activation:
                     real = graph.resolve(state) or state
                     self._while_on.setdefault(real, []).append(name)
                 self.dirty[name] = None
+        self._uniform = {
+            name
+            for name, job in self._table.jobs.items()
+            if all(_same_stop(rt.definition, job.definition) for rt in job.instances.values())
+        }
         self.holds_heard = any(
             event in index for event in HOLDING_EVENTS for index in (self._start_on, self._stop_on)
         )
+        for told in self.on_index:
+            told()
+
+    def definitions(self) -> dict[str, Definition]:
+        """The current definitions (of the services still in the configuration)."""
+        return {name: job.definition for name, job in self._table.jobs.items() if not job.removed}
 
     def forget(self, name: str) -> None:
         """A job's definition changed: its ``start_on`` counts from scratch."""
@@ -99,7 +128,7 @@ class Activation:
             if rt is not None and rt.inst.goal is Goal.STOP:
                 starts.append((rt, fired))
         for name in self._stop_on.get(event.name, ()):
-            for rt in table.jobs[name].instances.values():
+            for rt in self._stop_candidates(table.jobs[name], event):
                 condition = rt.definition.stop_on
                 if condition is None or rt.inst.goal is not Goal.START:
                     continue
@@ -110,9 +139,35 @@ class Activation:
                     stops.append(rt)
         return starts, stops
 
+    def _stop_candidates(self, job: Job, event: Event) -> Iterable[Runtime]:
+        """The instances an event may stop: where the job's ``stop_on`` pins the instance's
+        variables to the event's (``stop_on = "tty-removed TTY=$TTY"``, ``instance =
+        "${TTY}"``), the one instance whose key the event gives; else every instance."""
+        d = job.definition
+        condition = d.stop_on
+        pins = pinned_variables(condition.node) if condition is not None else {}
+        template = d.instance
+        if (
+            not pins
+            or template is None
+            or d.name not in self._uniform
+            or not set(variables_of(template)) <= pins.keys()
+        ):
+            return job.instances.values()
+        env = dict(event.env)
+        if any(key not in env for key in pins.values()):
+            return ()
+        try:
+            key = instance_key(d.name, template, {**d.env, **{v: env[k] for v, k in pins.items()}})
+        except InstanceError:
+            return ()
+        rt = job.instances.get(key)
+        return (rt,) if rt is not None else ()
+
     def changed(self, rt: Runtime, before: Instance) -> None:
         """An instance changed: the ``while`` jobs that mention it are looked at again."""
         if is_up(before) != is_up(rt.inst):
+            self._held.pop(rt.inst.job, None)
             for name in self._while_on.get(rt.inst.job, ()):
                 self.dirty[name] = None
 
@@ -129,22 +184,31 @@ class Activation:
         """Compare where a ``while`` job's condition holds now with where it held before."""
         table = self._table
         job = table.jobs.get(name)
+        if job is not None and job.removed and bridge_of(name) is not None:
+            return [], [rt for rt in job.instances.values() if rt.inst.goal is Goal.START]
         condition = job.definition.while_ if job is not None else None
         if job is None or condition is None:
             return [], []
         definition = job.definition
         why = f'while "{condition.text}"'
         wanted: dict[str, dict[str, str]] = {}
-        for binding in bindings(condition.node, self._holding):
+        known = self._keys.get(name, {})
+        keys: dict[tuple[tuple[str, str], ...], str] = {}
+        for binding in bindings(condition.node, self._holding, definition.env):
             if definition.instance is None:
                 wanted.setdefault("", binding)
                 continue
-            try:
-                key = instance_key(name, definition.instance, {**definition.env, **binding})
-            except InstanceError as exc:
-                self._complain(job, f"{why}: {exc}")
-                continue
+            ident = tuple(sorted(binding.items()))
+            key = known.get(ident)
+            if key is None:
+                try:
+                    key = instance_key(name, definition.instance, {**definition.env, **binding})
+                except InstanceError as exc:
+                    self._complain(job, f"{why}: {exc}")
+                    continue
+            keys[ident] = key
             wanted.setdefault(key, binding)
+        self._keys[name] = keys
         before = self._asked.get(name, {})
         self._asked[name] = dict.fromkeys(wanted)
         starts: list[tuple[Runtime, dict[str, str]]] = []
@@ -169,4 +233,12 @@ class Activation:
         job = table.jobs.get(real) if real is not None else None
         if job is None:
             return list(self._outside.get(name, {}).items())
-        return [(key, rt.variables) for key, rt in job.instances.items() if is_up(rt.inst)]
+        held = self._held.get(job.definition.name)
+        if held is None:
+            held = [(key, rt.variables) for key, rt in job.instances.items() if is_up(rt.inst)]
+            self._held[job.definition.name] = held
+        return held
+
+
+def _same_stop(a: Definition, b: Definition) -> bool:
+    return a.stop_on == b.stop_on and a.instance == b.instance and a.env == b.env

@@ -12,6 +12,10 @@ state behind.
 An event is recorded (``corral events``), shown to followers, and fed to every condition; a
 state change marks the ``while`` jobs that mention it, which the driver looks at once no
 input is queued.
+
+A bridge that watches only what the conditions name (the files bridge: their ``FILE=``
+values) asks here what that is (``watched``), and follows it: each of ``watchers`` is told
+after a reload, and sends the bridge the new list if it changed.
 """
 
 from __future__ import annotations
@@ -19,15 +23,39 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
+from corral.core import bridge_jobs
 from corral.core.evaluate import Event
+from corral.core.expr import EVENT_NAME
+from corral.core.values import ENV_NAME
 from corral.daemon.activation import Activation, Changes
+from corral.errors import UsageError
 
 #: Events kept for ``corral events`` (the stream itself has no limit).
 EVENT_HISTORY = 1000
 
 #: An event as recorded and streamed: ``{"time", "name", "env"}``.
 Record = dict[str, object]
+
+
+def checked_states(
+    source: str, states: Iterable[Mapping[str, Any]]
+) -> list[tuple[str, Mapping[str, str], bool]]:
+    """A ``state`` request's states as (name, variables, holds); UsageError for a name or a
+    variable that could not be written in a condition."""
+    if not source:
+        raise UsageError("a state's source (the bridge's name) cannot be empty")
+    checked = []
+    for state in states:
+        name, env = state["name"], state.get("env") or {}
+        if not EVENT_NAME.match(name):
+            raise UsageError(f"{name!r} is not a valid state name")
+        for key in env:
+            if not ENV_NAME.match(key):
+                raise UsageError(f"{key!r} is not a valid variable name")
+        checked.append((name, env, state.get("holds", True)))
+    return checked
 
 
 def state_key(env: Mapping[str, str]) -> str:
@@ -49,6 +77,9 @@ class World:
         self.followers: dict[Callable[[Record], None], None] = {}
         #: source -> state name -> key -> variables
         self._states: dict[str, dict[str, dict[str, Mapping[str, str]]]] = {}
+        #: Told after each reload (``watched`` streams to the bridges).
+        self.watchers: dict[Callable[[], None], None] = {}
+        activation.on_index.append(self._reindexed)
 
     def emit(self, name: str, env: Mapping[str, str]) -> Changes:
         """An event: recorded, shown to followers, and fed to every condition; what it
@@ -86,6 +117,29 @@ class World:
         for states in self._states.values():
             merged.update(states.get(name, {}))
         return merged
+
+    def watched(self, bridge: str) -> dict[str, list[str]]:
+        """What ``bridge`` is to watch, from the current definitions (``bridge_jobs``)."""
+        return bridge_jobs.watched(self._activation.definitions(), bridge)
+
+    def follower(
+        self, bridge: str, send: Callable[[object], object]
+    ) -> tuple[dict[str, list[str]], Callable[[], None]]:
+        """What ``bridge`` is to watch now, and a watcher that sends ``{"watched": ...}``
+        whenever a reload changes it."""
+        sent = [self.watched(bridge)]
+
+        def watcher() -> None:
+            fresh = self.watched(bridge)
+            if fresh != sent[0]:
+                sent[0] = fresh
+                send({"watched": fresh})
+
+        return sent[0], watcher
+
+    def _reindexed(self) -> None:
+        for watcher in list(self.watchers):
+            watcher()
 
     def _publish(self, names: Iterable[str]) -> None:
         for name in names:
