@@ -116,7 +116,7 @@ def test_defaults() -> None:
         ('stop_on = "x 1A=b"', 'stop_on: cannot read the condition "x 1A=b" at column 3'),
         ('instance = "tty"', 'expected a template that uses a variable, such as "${TTY}"'),
         ('instance = "${TTY}"\nautostart = true', "uses $TTY, which no env sets"),
-        ('sockets = ["x"]', '"sockets" is part of the design but not implemented'),
+        ('sockets = ["x"]', 'socket 1: expected tables such as { listen = "127.0.0.1:8000" }'),
         ("ready_fd = 1", "expected a file descriptor number from 3 to 1023"),
         ('ready = { tcp = "nowhere" }', 'expected "HOST:PORT"'),
         ('ready = { tcp = "h:1", exec = "true" }', "exactly one of tcp, http, exec, log"),

@@ -6,6 +6,10 @@ produce. After every step the invariants of DESIGN.md must hold; at the end a co
 (hooks succeed, the main process becomes ready, signalled processes die) must bring the
 instance to rest where its goal points.
 
+Running services may also have a watchdog and a liveness probe, and reload (``RELOADING=1``):
+a running main process with a watchdog always has it armed, and only the stop walk of a
+watchdog or liveness abort sends SIGABRT.
+
 One invariant is about time: the world keeps its own count of the respawns since a process
 last stayed up (was ready for a whole ``restart_limit`` window) or a user started the
 instance from rest, and that count never passes the limit's burst, however long each try took.
@@ -34,6 +38,12 @@ from corral.core.states import (
     TimerKind,
 )
 from tests.strategies import policies
+
+#: Policies with a watchdog and a liveness probe, or neither.
+HEALTH: dict[str, st.SearchStrategy[object]] = {
+    "watchdog": st.sampled_from([None, 1.0]),
+    "liveness_failures": st.sampled_from([0, 1, 2]),
+}
 
 ORDER = {
     ProcessKind.PRE_START: 0,
@@ -178,6 +188,18 @@ class World(RuleBasedStateMachine):
     def probe_gives_up(self) -> None:
         self.feed(ins.NotReady("probe gave up"))
 
+    @rule()
+    def watchdog_ping(self) -> None:
+        self.feed(ins.WatchdogPing())
+
+    @rule(ok=st.booleans())
+    def liveness_probe(self, ok: bool) -> None:
+        self.feed(ins.Liveness(ok, "" if ok else "refused"))
+
+    @rule()
+    def reloading(self) -> None:
+        self.feed(ins.Reloading())
+
     @rule(seconds=st.sampled_from([0.5, 100.0]))
     def extend_timeout(self, seconds: float) -> None:
         self.feed(ins.ExtendTimeout(seconds))
@@ -218,6 +240,20 @@ class World(RuleBasedStateMachine):
         needs_main = self.policy.has_main and self.policy.type is not ServiceType.ONESHOT
         if inst.state is State.RUNNING and needs_main:
             assert inst.main_alive
+
+    @invariant()
+    def a_running_main_is_watched(self) -> None:
+        inst = self.inst
+        if inst.state is State.RUNNING and inst.main_alive and self.policy.watchdog is not None:
+            assert self.timer is TimerKind.WATCHDOG, "a running main without its watchdog"
+        if self.timer is TimerKind.WATCHDOG:
+            assert inst.state is State.RUNNING and inst.main_alive
+
+    @invariant()
+    def only_an_abort_walk_aborts(self) -> None:
+        if self.inst.aborting:
+            assert self.inst.state in (State.STOPPING, State.KILLED, State.POST_STOP)
+            assert self.inst.failure is not None or self.inst.state is State.POST_STOP
 
     @invariant()
     def rest_states_match_goal(self) -> None:
@@ -264,6 +300,9 @@ class World(RuleBasedStateMachine):
         self.spawn_ok = [True]
         for _ in range(200):
             inst = self.inst
+            if inst.state is State.RUNNING and inst.main_alive and not inst.ready:
+                self.feed(ins.Ready())  # a reload ends
+                continue
             if inst.settled:
                 break
             if self.held:
@@ -296,7 +335,7 @@ class World(RuleBasedStateMachine):
 class MachineWorld(World):
     """Any policy, any spawn failing or not."""
 
-    @initialize(policy=policies(), spawn_ok=st.lists(st.booleans(), min_size=1, max_size=4))
+    @initialize(policy=policies(**HEALTH), spawn_ok=st.lists(st.booleans(), min_size=1, max_size=4))
     def setup(self, policy: Policy, spawn_ok: list[bool]) -> None:
         self.begin(policy, spawn_ok)
 
@@ -336,6 +375,7 @@ class CrashLoopWorld(World):
 
     @initialize(
         policy=policies(
+            **HEALTH,
             has_main=st.just(True),
             restart=st.builds(
                 RestartPolicy,

@@ -44,6 +44,8 @@ COMMANDS: dict[str, frozenset[str]] = {
     "config_show": frozenset({"name"}),
     # A bridge's states (docs/protocol.md): what holds now, or (``replace``) all it holds.
     "state": frozenset({"source", "states", "replace"}),
+    # What a bridge is to watch (the files bridge: the paths the conditions name).
+    "watched": frozenset({"source", "follow"}),
 }
 
 
@@ -56,6 +58,7 @@ REQUIRED: dict[str, frozenset[str]] = {
     "destroy": frozenset({"targets"}),
     "action": frozenset({"target", "action"}),
     "state": frozenset({"source", "states"}),
+    "watched": frozenset({"source"}),
     "emit": frozenset({"event"}),
     "config_show": frozenset({"name"}),
 }
@@ -127,7 +130,7 @@ def decode_request(line: bytes) -> Request:
     """Parse and check one request line; raise ProtocolError saying what is wrong."""
     try:
         data = _decoder.decode(line)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # msgspec lets the second out
         raise ProtocolError(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError("a request is a JSON object with a 'cmd' key")

@@ -16,6 +16,7 @@ from typing import Any
 from msgspec import structs
 
 from corral.core.definition import (
+    ACCEPT_INSTANCE,
     DEFAULT_START_GRACE,
     Command,
     Definition,
@@ -26,6 +27,7 @@ from corral.core.definition import LogConfig as LogConfig
 from corral.core.expr import Condition, wildcard_keys
 from corral.core.graph import Graph, GraphProblem, Node, unknown_name
 from corral.core.instances import variables_of
+from corral.core.listen import key_problems, shared_sockets
 from corral.core.restart import RestartPolicy
 from corral.core.states import ProcessKind, ServiceType
 from corral.core.values import ENV_NAME as ENV_NAME
@@ -34,12 +36,13 @@ from corral.errors import ConfigProblem
 
 #: Keys of DESIGN.md that this version does not implement yet: refused, never ignored.
 #: (``override`` is not one: the registry takes it off a table before it gets here.)
-NOT_YET = frozenset({"sockets"})
+NOT_YET: frozenset[str] = frozenset()
 
 #: Keys that only mean something for a process; a state (no exec, no script) refuses them.
 PROCESS_KEYS = (
     "ready", "ready_fd", "pid_file", "restart", "restart_delay", "restart_limit",
-    "normal_exit", "reload_signal", "start_grace",
+    "normal_exit", "reload_signal", "start_grace", "sockets", "activate", "accept",
+    "max_connections", "fd_store_max", "watchdog", "liveness",
 )  # fmt: skip
 
 #: Each hook and its key (``pre-start`` is written ``pre_start``), listed once: iterating an
@@ -174,6 +177,8 @@ def parse_definition(
     if "ready_fd" in values and service_type is not ServiceType.SIMPLE:
         problem(f'ready_fd is for type "simple"; type "{service_type}" has its own readiness',
                 "ready_fd")  # fmt: skip
+    for message, key in key_problems(values, table):
+        problem(message, key)
     is_state = "exec" not in table and "script" not in table
     if is_state:
         for key in (*PROCESS_KEYS, "type"):
@@ -190,7 +195,8 @@ def parse_definition(
     elif "script" in values:
         main = Command(script=values["script"])
     # Started by its conditions, or per instance on demand: not by ``corral up`` by default.
-    on_demand = "start_on" in values or "while" in values or "instance" in values
+    on_demand = any(key in values for key in ("start_on", "while", "instance", "activate"))
+    accept = values.get("accept", False)
     restart = RestartPolicy()
     burst, interval = values.get("restart_limit", (restart.burst, restart.interval))
     statuses, signals = values.get("normal_exit", (restart.normal_statuses, restart.normal_signals))
@@ -209,6 +215,7 @@ def parse_definition(
             "description", "env", "env_file", "cwd", "user", "group", "umask", "stop_signal",
             "stop_timeout", "reload_signal", "timeout_start", "autostart", "log", "requires",
             "wants", "after", "provides", "ready_fd", "pid_file", "ready", "actions",
+            "sockets", "max_connections", "fd_store_max", "watchdog", "liveness",
         )
         if k in values
     }  # fmt: skip
@@ -224,8 +231,10 @@ def parse_definition(
         start_on=values.get("start_on"),
         stop_on=values.get("stop_on"),
         while_=values.get("while"),
-        instance=values.get("instance"),
-        **({"autostart": not on_demand} | plain),
+        instance=ACCEPT_INSTANCE if accept else values.get("instance"),
+        on_connection="activate" in values,
+        accept=accept,
+        **({"autostart": not (on_demand or accept)} | plain),
     )
 
 
@@ -258,6 +267,13 @@ def _anchor_paths(values: dict[str, Any], file_of: FileOf) -> None:
     log = values.get("log")
     if log is not None and log.file:
         values["log"] = structs.replace(log, file=beside("log", log.file))
+    if "sockets" in values:
+        values["sockets"] = tuple(
+            structs.replace(spec, address=beside("sockets", spec.address))
+            if spec.kind == "unix" and not spec.address.startswith("@")
+            else spec
+            for spec in values["sockets"]
+        )
     if "pid_file" in values:
         cwd = values.get("cwd")
         if cwd is None:
@@ -310,7 +326,7 @@ def activation_problems(definitions: Mapping[str, Definition], graph: Graph) -> 
     on an instantiated service (which instance?), an instance key that nothing would ever
     give a value. ``graph`` may know more services than ``definitions`` (ones whose own
     keys have errors): those are names that exist, but tell nothing more."""
-    problems: list[GraphProblem] = []
+    problems = shared_sockets(definitions)
     for name, d in definitions.items():
         problems += while_problems(name, d.while_, graph)
         for edge in ("requires", "wants", "after"):

@@ -58,6 +58,46 @@ class Probe(Struct, frozen=True):
 PROBE_ATTEMPT_TIMEOUT = 5.0
 
 
+class LivenessCheck(Struct, frozen=True):
+    """``liveness = {...}``: a probe repeated every ``probe.interval`` while the service
+    runs; ``failures`` in a row count as a hung main process (killed with SIGABRT)."""
+
+    probe: Probe
+    failures: int = 3
+
+
+class SocketSpec(Struct, frozen=True):
+    """One entry of ``sockets``: where corral listens for the service, before it starts.
+
+    ``kind`` is tcp, udp or unix; ``address`` is the host (an IP address, without brackets)
+    or the path (``@name``: Linux's abstract namespace); ``name`` goes into
+    ``LISTEN_FDNAMES`` ("": the service's name); ``mode`` is a unix socket file's.
+    """
+
+    kind: str
+    address: str
+    port: int = 0
+    name: str = ""
+    mode: int = 0o666
+
+    @property
+    def where(self) -> str:
+        """As a user writes it: ``127.0.0.1:8000``, ``udp:[::1]:53``, ``unix:/run/x.sock``."""
+        if self.kind == "unix":
+            return f"unix:{self.address}"
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{'udp:' if self.kind == 'udp' else ''}{host}:{self.port}"
+
+    @property
+    def place(self) -> tuple[str, str, int]:
+        """What two sockets cannot share (the name and mode aside)."""
+        return (self.kind, self.address, self.port)
+
+
+#: The instance key template of an ``accept = true`` service: one instance per connection.
+ACCEPT_INSTANCE = "${REMOTE_ADDR}:${REMOTE_PORT}"
+
+
 class Action(Struct, frozen=True):
     """``actions = { NAME = command }``: run on demand by ``corral action``."""
 
@@ -106,6 +146,13 @@ class Definition(Struct, frozen=True):
     stop_on: Condition | None = None
     while_: Condition | None = None  # ``while``: over states
     instance: str | None = None  # the key template, e.g. "${TTY}"; None: one instance ""
+    sockets: tuple[SocketSpec, ...] = ()  # fds 3, 4, ... of the main process
+    on_connection: bool = False  # ``activate = "on-connection"``: a connection starts it
+    accept: bool = False  # one instance per connection (``instance`` is ACCEPT_INSTANCE)
+    max_connections: int = 64  # accept: connections past this many are closed at once
+    fd_store_max: int = 16  # fds a notify service may keep in corral (FDSTORE=1)
+    watchdog: float | None = None  # seconds within which a running main says WATCHDOG=1
+    liveness: LivenessCheck | None = None
     # What the state machine needs of this definition: derived from the fields above once,
     # here, and read at every step (never given: whatever is passed is replaced).
     policy: Policy = Policy()
@@ -120,12 +167,20 @@ class Definition(Struct, frozen=True):
             stop_signal=self.stop_signal,
             stop_timeout=self.stop_timeout,
             timeout_start=self.timeout_start,
+            watchdog=self.watchdog,
+            liveness_failures=self.liveness.failures if self.liveness is not None else 0,
         )
         # Equal definitions share one Policy (a thousand alike services: one object).
         structs.force_setattr(self, "policy", _POLICIES.setdefault(policy, policy))
 
     def command(self, kind: ProcessKind) -> Command | None:
         return self.main if kind is ProcessKind.MAIN else self.hooks.get(kind)
+
+    @property
+    def socket_activated(self) -> bool:
+        """Started by a connection to its sockets, which accept before it runs: what
+        requires it need not wait for it."""
+        return self.on_connection or self.accept
 
 
 def node_of(definition: Definition) -> Node:
@@ -144,7 +199,7 @@ def graph_of(definitions: Mapping[str, Definition]) -> Graph:
 POLICY_FIELDS = frozenset({
     "source", "description", "restart", "stop_signal", "stop_timeout", "reload_signal",
     "timeout_start", "start_grace", "autostart", "log", "requires", "wants", "after",
-    "provides", "actions", "start_on", "stop_on", "while_",
+    "provides", "actions", "start_on", "stop_on", "while_", "max_connections", "fd_store_max",
 })  # fmt: skip
 
 #: How a field is spelled in the config, where that differs.
@@ -154,6 +209,7 @@ _KEY_OF_FIELD = {
     "hooks": "hooks",
     "while_": "while",
     "restart": "restart*",
+    "on_connection": "activate",
 }
 
 

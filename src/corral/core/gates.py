@@ -15,6 +15,8 @@ from corral.core.records import Instance
 from corral.core.states import Goal, State
 
 View = Callable[[str], Instance | None]
+#: Whether a service is socket-activated: its sockets accept for it before it runs.
+Lazy = Callable[[str], bool]
 
 #: States in which nothing of an instance runs: a dependent here no longer uses its needs.
 DOWN_STATES = frozenset({State.WAITING, State.FAILED, State.STARTING})
@@ -30,15 +32,21 @@ def gave_up(inst: Instance) -> bool:
     return inst.goal is Goal.STOP and inst.state in (State.WAITING, State.FAILED)
 
 
-def start_gate(name: str, graph: Graph, view: View) -> bool | str | None:
+def _never(name: str) -> bool:
+    return False
+
+
+def start_gate(name: str, graph: Graph, view: View, lazy: Lazy = _never) -> bool | str | None:
     """True: go on. A string: the start must fail, for that reason. None: keep waiting.
 
     ``requires`` must be up (a requirement at rest with goal stop fails the start);
-    ``wants`` and ``after`` only order: wait while they are on their way up.
+    ``wants`` and ``after`` only order: wait while they are on their way up. A ``lazy``
+    (socket-activated) service counts as up whatever its state: its sockets accept for it,
+    and a connection starts it.
     """
     for need in graph.needs(name, Edge.REQUIRES):
         inst = view(need)
-        if inst is None or is_up(inst):
+        if inst is None or is_up(inst) or lazy(need):
             continue
         if gave_up(inst):
             why = f": {inst.error}" if inst.error else ""
@@ -47,7 +55,7 @@ def start_gate(name: str, graph: Graph, view: View) -> bool | str | None:
         return None
     for need in (*graph.needs(name, Edge.WANTS), *graph.needs(name, Edge.AFTER)):
         inst = view(need)
-        if inst is not None and inst.goal is Goal.START and not is_up(inst):
+        if inst is not None and inst.goal is Goal.START and not is_up(inst) and not lazy(need):
             return None
     return True
 

@@ -78,11 +78,27 @@ class ExtendTimeout(Struct, frozen=True):
     seconds: float
 
 
+class WatchdogPing(Struct, frozen=True):
+    """``WATCHDOG=1``: the main process is alive; its ``watchdog`` deadline starts again."""
+
+
+class Liveness(Struct, frozen=True):
+    """One ``liveness`` probe's answer while running; ``failures`` in a row abort the main."""
+
+    ok: bool
+    detail: str = ""
+
+
+class Reloading(Struct, frozen=True):
+    """``RELOADING=1``: the service reloads; not ready until its next ``READY=1``."""
+
+
 class Destroy(Struct, frozen=True):
     """``corral destroy``: every process was SIGKILLed; go down at once, no stop hooks."""
 
 
 Input = (
     SetGoal | Restart | Spawned | SpawnFailed | Exited | Ready | TimerFired | Released
-    | Adopted | NotReady | RequirementFailed | ExtendTimeout | Destroy
+    | Adopted | NotReady | RequirementFailed | ExtendTimeout | WatchdogPing | Liveness
+    | Reloading | Destroy
 )  # fmt: skip

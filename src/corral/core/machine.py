@@ -23,7 +23,11 @@ The restart limit counts respawns within a window and respawns in a row whose pr
 became ready, however long each took, so a crash loop always ends; see ``restart.py``.
 
 Each instance has at most one timer armed at a time, because each transient state has at most
-one deadline; a ``TimerFired`` for another kind than the armed one is stale and ignored.
+one deadline, and ``running`` has one only with a ``watchdog``; a ``TimerFired`` for another
+kind than the armed one is stale and ignored. A running main process that stops answering (no
+``WATCHDOG=1`` within ``watchdog``, a ``liveness`` probe failing ``failures`` times in a row)
+fails: it goes down the stop path with SIGABRT for its signal, and respawns as its policy says.
+``RELOADING=1`` makes a running instance not ready until its next ``READY=1``.
 No I/O, no clock: ``now`` is an argument and the effects say what the daemon must do.
 """
 
@@ -103,8 +107,7 @@ class _Step(Walk):
             case ins.Exited():
                 self._on_hook_exit(event)
             case ins.Ready():
-                if self.inst.state is State.SPAWNED and self.inst.main_alive:
-                    self._became_ready()
+                self._on_ready()
             case ins.TimerFired(timer=kind):
                 self._on_timer(kind)
             case ins.Released():
@@ -127,8 +130,41 @@ class _Step(Walk):
                     inst.timer is TimerKind.KILL and inst.state is State.KILLED
                 ):
                     self._set_timer(inst.timer, seconds)
+            case ins.WatchdogPing():
+                if self.inst.timer is TimerKind.WATCHDOG and self.policy.watchdog is not None:
+                    self._set_timer(TimerKind.WATCHDOG, self.policy.watchdog)
+            case ins.Liveness(ok=ok, detail=detail):
+                self._on_liveness(ok, detail)
+            case ins.Reloading():
+                inst = self.inst
+                if inst.state is State.RUNNING and inst.ready and inst.main_alive:
+                    self._set(ready=False)
+                    self._emit(fx.Note("reloading (RELOADING=1): not ready until READY=1"))
             case ins.Destroy():
                 self._on_destroy()
+
+    def _on_ready(self) -> None:
+        """Ready at the end of a start, or again after a reload (``RELOADING=1``)."""
+        inst = self.inst
+        if inst.state is State.SPAWNED and inst.main_alive:
+            self._became_ready()
+        elif inst.state is State.RUNNING and not inst.ready and inst.main_alive:
+            self._set(ready=True)
+            self._emit(fx.Note("ready again after the reload"))
+
+    def _on_liveness(self, ok: bool, detail: str) -> None:
+        """A liveness probe's answer: ``failures`` in a row abort the main process."""
+        inst = self.inst
+        needed = self.policy.liveness_failures
+        if inst.state is not State.RUNNING or not inst.main_alive or needed <= 0:
+            return
+        if ok:
+            self._set(failed_checks=0)
+            return
+        failed = inst.failed_checks + 1
+        self._set(failed_checks=failed)
+        if failed >= needed:
+            self._abort(f"liveness probe failed {failed} times in a row ({detail})")
 
     def _on_requirement_failed(self, reason: str) -> None:
         """Only a start that has not run anything yet waits on its requirements."""
@@ -280,6 +316,8 @@ class _Step(Walk):
                 self._emit(fx.Signal(ProcessKind.MAIN, SIGKILL))
         elif kind is TimerKind.RESPAWN:
             self._goto(State.STARTING)
+        elif kind is TimerKind.WATCHDOG and inst.state is State.RUNNING and inst.main_alive:
+            self._abort(f"watchdog: no WATCHDOG=1 within {self.policy.watchdog or 0:g}s")
 
     def _on_released(self) -> None:
         state = self.inst.state

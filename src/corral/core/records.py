@@ -12,6 +12,8 @@ from corral.core.states import Goal, ProcessKind, ServiceType, State, TimerKind
 
 SIGKILL = int(_signal.SIGKILL)
 SIGTERM = int(_signal.SIGTERM)
+#: What a main process that stopped answering gets (systemd's WatchdogSignal).
+SIGABRT = int(_signal.SIGABRT)
 
 
 class Policy(Struct, frozen=True):
@@ -25,6 +27,8 @@ class Policy(Struct, frozen=True):
     stop_signal: int = SIGTERM
     stop_timeout: float = 10.0
     timeout_start: float = 90.0
+    watchdog: float | None = None  # a running main says WATCHDOG=1 at least this often
+    liveness_failures: int = 0  # a liveness probe failing this many times in a row; 0: none
 
     @property
     def ready_on_spawn(self) -> bool:
@@ -65,12 +69,14 @@ class Instance(Struct, frozen=True):
     main_alive: bool = False
     launched: bool = False  # forking: the launcher exited 0; waiting for the pid file
     destroying: bool = False  # this stop walk is a ``destroy``: no hooks, SIGKILL only
+    aborting: bool = False  # this stop walk is a watchdog's or liveness's: SIGABRT first
     hook: ProcessKind | None = None  # the hook process alive now
     timer: TimerKind | None = None
     ready: bool = False
     ready_since: float | None = None
     history: tuple[float, ...] = ()  # respawn times inside the restart_limit window
     unready: int = 0  # tries in a row whose process never became ready (restart_limit)
+    failed_checks: int = 0  # liveness probes failed in a row since it last passed
     consecutive: int = 0  # respawns since the process last stayed up (for backoff)
     restarts: int = 0  # automatic respawns, ever
     exit_status: int | None = None  # of the last main process

@@ -66,3 +66,4 @@ class TimerKind(StrEnum):
     START = "start"  # the main process must be ready within timeout_start
     KILL = "kill"  # a signalled process must be gone within stop_timeout, else SIGKILL
     RESPAWN = "respawn"  # the restart delay before a respawn
+    WATCHDOG = "watchdog"  # a running main process must say WATCHDOG=1 within ``watchdog``

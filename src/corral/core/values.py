@@ -5,123 +5,27 @@ one, or raises :class:`BadValue` saying what was expected. Pure.
 from __future__ import annotations
 
 import re
-import shlex
-import signal as _signal
 from collections.abc import Callable
 from typing import Any
 
-from corral.core.definition import Action, Command, LogConfig, Probe
+from corral.core.definition import Action, LogConfig
 from corral.core.expr import Condition, ExprError, parse_events, parse_states
 from corral.core.instances import variables_of
-from corral.core.patterns import compile_log_pattern
+from corral.core.listen import PARSERS as LISTEN_PARSERS
+from corral.core.probes import liveness, ready_probe
+from corral.core.scalars import BadValue as BadValue
+from corral.core.scalars import argv as _argv
+from corral.core.scalars import boolean as _boolean
+from corral.core.scalars import duration as _duration
+from corral.core.scalars import hook as _hook
+from corral.core.scalars import nonempty_string as _nonempty_string
+from corral.core.scalars import signal_number as _signal_number
+from corral.core.scalars import string as _string
+from corral.core.scalars import type_name as type_name
 from corral.core.states import RestartMode, ServiceType
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
-
-
-class BadValue(Exception):
-    """A value is wrong; the message says what was expected."""
-
-
-# -- value parsers: each takes the raw TOML value and returns the typed one ----------------
-
-
-def type_name(value: object) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-    names |= {list: "an array", dict: "a table"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _string(value: object) -> str:
-    if not isinstance(value, str):
-        raise BadValue(f"expected a string, got {type_name(value)}")
-    return value
-
-
-def _nonempty_string(value: object) -> str:
-    text = _string(value)
-    if not text.strip():
-        raise BadValue("expected a non-empty string")
-    return text
-
-
-def _boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise BadValue(f"expected true or false, got {type_name(value)}")
-    return value
-
-
-_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
-_UNIT = r"(ms|min|s|m|h)"
-#: One number with an optional unit (``"30"``, ``"30s"``), or several each with its unit
-#: (``"1h 30m"``, ``"1m30s"``).
-_ONE_DURATION = re.compile(rf"\s*{_NUMBER}\s*{_UNIT}?\s*")
-_DURATION_PART = re.compile(rf"{_NUMBER}\s*{_UNIT}\s*")
-_DURATION_PARTS = re.compile(rf"\s*(?:{_DURATION_PART.pattern})+")
-_UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "min": 60.0, "h": 3600.0}
-_EXPECTED_SECONDS = 'expected seconds (a number, or a string like "30s" or "1h 30m")'
-
-
-def _duration(value: object) -> float:
-    """Seconds, as a number or a string such as ``"500ms"``, ``"30s"``, ``"1h 30m"``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise BadValue(f"{_EXPECTED_SECONDS}, got {type_name(value)}")
-    if isinstance(value, str):
-        if one := _ONE_DURATION.fullmatch(value):
-            seconds = float(one.group(1)) * _UNITS[one.group(2)]
-        elif _DURATION_PARTS.fullmatch(value):
-            seconds = sum(
-                float(part.group(1)) * _UNITS[part.group(2)]
-                for part in _DURATION_PART.finditer(value)
-            )
-        else:
-            raise BadValue(f'{_EXPECTED_SECONDS}, got "{value}"')
-    else:
-        seconds = float(value)
-    if seconds < 0 or seconds != seconds or seconds == float("inf"):
-        raise BadValue(f"expected a finite number of seconds >= 0, got {value}")
-    return seconds
-
-
-def _signal_number(value: object) -> int:
-    """A signal as a name (``"INT"``, ``"SIGINT"``) or a number."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return int(_signal.Signals(value))
-        except ValueError:
-            raise BadValue(f"{value} is not a signal number") from None
-    text = _string(value).upper()
-    name = text if text.startswith("SIG") else "SIG" + text
-    try:
-        return int(_signal.Signals[name])
-    except KeyError:
-        raise BadValue(f'expected a signal name such as "TERM" or "INT", got "{value}"') from None
-
-
-def _argv(value: object) -> tuple[str, ...]:
-    """An argv: a list of strings, or a string split like a shell would (no shell runs)."""
-    if isinstance(value, str):
-        try:
-            words = shlex.split(value)
-        except ValueError as exc:
-            raise BadValue(f"cannot split the command line: {exc}") from None
-    elif isinstance(value, list) and all(isinstance(w, str) for w in value):
-        words = list(value)
-    else:
-        raise BadValue(
-            f"expected a command as a string or a list of strings, got {type_name(value)}"
-        )
-    if not words or not words[0]:
-        raise BadValue("expected a command, got an empty one")
-    return tuple(words)
-
-
-def _hook(value: object) -> Command:
-    """A hook or action: a string runs under ``/bin/sh -c``, a list is exec'd directly."""
-    if isinstance(value, str):
-        return Command(script=_nonempty_string(value))
-    return Command(argv=_argv(value))
 
 
 def _env(value: object) -> dict[str, str]:
@@ -289,52 +193,6 @@ def _ready_fd(value: object) -> int:
     raise BadValue(f"expected a file descriptor number from 3 to 1023, got {value!r}")
 
 
-_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
-
-
-def _host_port(text: str) -> str:
-    match = _HOST_PORT.match(text)
-    if not match or not 0 < int(match.group(2)) < 65536:
-        raise BadValue(f'ready.tcp: expected "HOST:PORT" such as "127.0.0.1:8000", got "{text}"')
-    return text
-
-
-def _probe(value: object) -> Probe:
-    if not isinstance(value, dict):
-        raise BadValue(
-            f'expected a table such as {{ tcp = "127.0.0.1:8000" }}, got {type_name(value)}'
-        )
-    kinds = [k for k in ("tcp", "http", "exec", "log") if k in value]
-    unknown = set(value) - {"tcp", "http", "exec", "log", "interval", "timeout"}
-    if unknown:
-        raise BadValue(f"unknown ready key(s) {sorted(unknown)}: expected tcp, http, exec or log, "
-                   "with interval and timeout")  # fmt: skip
-    if len(kinds) != 1:
-        raise BadValue("expected exactly one of tcp, http, exec, log")
-    kind = kinds[0]
-    raw = value[kind]
-    interval = _duration(value.get("interval", 0.2))
-    timeout = _duration(value["timeout"]) if "timeout" in value else None
-    if interval <= 0:
-        raise BadValue("ready.interval: expected a duration above 0")
-    if kind == "exec":
-        return Probe(kind, command=_hook(raw), interval=interval, timeout=timeout)
-    target = _nonempty_string(raw)
-    if kind == "tcp":
-        _host_port(target)
-    elif kind == "http":
-        if not re.match(r"^http://[^/\s]+(/\S*)?$", target):
-            raise BadValue(
-                f'ready.http: expected a URL such as "http://127.0.0.1:8000/health", got "{target}"'
-            )
-    else:
-        try:
-            compile_log_pattern(target)
-        except ValueError as exc:
-            raise BadValue(f"ready.log: {exc}") from None
-    return Probe(kind, target=target, interval=interval, timeout=timeout)
-
-
 ACTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 
@@ -391,10 +249,12 @@ PARSERS: dict[str, Callable[[object], Any]] = {
     "provides": names,
     "ready_fd": _ready_fd,
     "pid_file": _nonempty_string,
-    "ready": _probe,
+    "ready": ready_probe,
     "actions": _actions,
     "start_on": _condition(parse_events),
     "stop_on": _condition(parse_events),
     "while": _condition(parse_states),
     "instance": _instance_template,
+    "liveness": liveness,
+    **LISTEN_PARSERS,
 }

@@ -11,7 +11,7 @@ from typing import Any
 from msgspec import structs
 
 from corral.core import effects as fx
-from corral.core.records import SIGKILL, Failure, Instance, Policy, signal_name
+from corral.core.records import SIGABRT, SIGKILL, Failure, Instance, Policy, signal_name
 from corral.core.restart import (
     admit_respawn,
     backoff_delay,
@@ -99,7 +99,14 @@ class Walk:
 
     def _enter_starting(self) -> None:
         self._cancel_timer()
-        self._set(failure=None, give_up=False, restarting=False, respawning=False, destroying=False)
+        self._set(
+            failure=None,
+            give_up=False,
+            restarting=False,
+            respawning=False,
+            destroying=False,
+            aborting=False,
+        )
         self._emit(fx.Emit("starting", self._lifecycle_env(False), hold=True))
 
     def _enter_pre_start(self) -> None:
@@ -125,11 +132,13 @@ class Walk:
 
     def _enter_running(self) -> None:
         self._cancel_timer()
-        self._set(ready=True, ready_since=self.now, error="")
+        self._set(ready=True, ready_since=self.now, error="", failed_checks=0)
         self._emit(fx.Emit("started", self._lifecycle_env(False)))
         main_gone = self.policy.has_main and not self.inst.main_alive
         if main_gone and self.policy.type is not ServiceType.ONESHOT:
             self._main_ended()  # it died while post-start ran
+        else:
+            self._arm_watchdog()
 
     def _enter_pre_stop(self) -> None:
         self._spawn_hook(ProcessKind.PRE_STOP, self.policy.stop_timeout)
@@ -141,7 +150,11 @@ class Walk:
 
     def _enter_killed(self) -> None:
         if self.inst.main_alive:
-            number = SIGKILL if self.inst.destroying else self.policy.stop_signal
+            number = self.policy.stop_signal
+            if self.inst.destroying:
+                number = SIGKILL
+            elif self.inst.aborting:
+                number = SIGABRT
             self._emit(fx.Signal(ProcessKind.MAIN, number))
             self._set_timer(TimerKind.KILL, self.policy.stop_timeout)
         else:
@@ -158,7 +171,7 @@ class Walk:
 
     def _enter_rest(self) -> None:
         self._cancel_timer()
-        self._set(restarting=False, respawning=False, ready=False, destroying=False)
+        self._set(restarting=False, respawning=False, ready=False, destroying=False, aborting=False)
 
     # -- transitions shared by several inputs --------------------------------------------
 
@@ -176,6 +189,22 @@ class Walk:
         self._set(state=State.RUNNING, since=self.now, ready=True, ready_since=self.now)
         if self.policy.has_main and not self.inst.main_alive:
             self._main_ended()
+        else:
+            self._arm_watchdog()
+
+    def _arm_watchdog(self) -> None:
+        """A running main process with a ``watchdog`` must say WATCHDOG=1 within it."""
+        if self.policy.watchdog is not None and self.inst.main_alive:
+            self._set_timer(TimerKind.WATCHDOG, self.policy.watchdog)
+
+    def _abort(self, reason: str) -> None:
+        """The running main process stopped answering (its watchdog, its liveness probe):
+        a failure of it, for its restart policy. It goes down the stop path, where it gets
+        SIGABRT instead of its stop_signal (then SIGKILL after stop_timeout), and comes
+        back if its policy says so."""
+        self._emit(fx.Note(f"{reason}: sending SIGABRT"))
+        self._set(aborting=True)
+        self._respawn_or_stop(Failure(ProcessKind.MAIN, reason=reason))
 
     def _became_ready(self) -> None:
         self._cancel_timer()

@@ -26,6 +26,7 @@ from corral.daemon.runtime import Runtime, Target, label, settled
 from corral.daemon.supervisor import Supervisor
 from corral.daemon.targets import expand, named, targets_of
 from corral.daemon.waits import Progress, Watch
+from corral.daemon.world import checked_states
 from corral.errors import NoSuchService, OperationFailed, UsageError
 
 
@@ -134,9 +135,12 @@ class Commands:
     # -- other requests ------------------------------------------------------------------
 
     async def cmd_reload(self, connection: Connection, targets: list[dict[str, Any]]) -> Any:
-        idle = self.supervisor.reload(targets_of(targets))
+        idle, reloads = self.supervisor.reload(targets_of(targets))
         if idle:
             raise OperationFailed(f"not running, nothing to reload: {', '.join(idle)}")
+        failed = [f"{name}: {why}" for name, future in reloads if (why := await future)]
+        if failed:
+            raise OperationFailed("; ".join(failed))
         return None
 
     async def cmd_wait(
@@ -243,18 +247,17 @@ class Commands:
         replace: bool = False,
     ) -> Any:
         """A bridge says which of its states hold (``replace``: exactly these, all it holds)."""
-        if not source:
-            raise UsageError("a state's source (the bridge's name) cannot be empty")
-        changes = []
-        for state in states:
-            name, env = state["name"], state.get("env") or {}
-            if not EVENT_NAME.match(name):
-                raise UsageError(f"{name!r} is not a valid state name")
-            for key in env:
-                if not ENV_NAME.match(key):
-                    raise UsageError(f"{key!r} is not a valid variable name")
-            changes.append((name, env, state.get("holds", True)))
-        self.supervisor.states(source, changes, replace)
+        self.supervisor.states(source, checked_states(source, states), replace)
+        return None
+
+    async def cmd_watched(self, connection: Connection, source: str, follow: bool = False) -> Any:
+        """What a bridge is to watch (``{"FILE": [...]}``); with ``follow``, again as a
+        ``{"watched": ...}`` line after each reload that changes it."""
+        world = self.supervisor.world
+        if not follow:
+            return world.watched(source)
+        first, follower = world.follower(source, connection.send)
+        await _follow(connection, first, [(world.watchers, follower)])
         return None
 
     async def cmd_emit(
@@ -347,8 +350,8 @@ def _stopped(inst: Instance) -> bool | None:
 
 async def _follow(
     connection: Connection,
-    backlog: list[Any],
-    followed: list[tuple[dict[Any, None], Callable[[Any], None]]],
+    backlog: Any,
+    followed: list[tuple[dict[Any, None], Callable[..., None]]],
 ) -> None:
     """A stream: the backlog as the reply, then whatever the followers send, until the
     client hangs up. ``followed``: each list of followers with the one to add to it."""

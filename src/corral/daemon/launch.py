@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from corral.core.definition import Command
 from corral.daemon.cgroups import Cgroups
+from corral.daemon.fdpass import Handed
 from corral.daemon.runtime import Runtime, label
 from corral.daemon.spawn import Child, SpawnError, process_env, spawn
 
@@ -45,9 +46,11 @@ class Launcher:
         *,
         main_script: bool = False,
         extra_fd: tuple[int, int] | None = None,
+        handed: Handed | None = None,
     ) -> tuple[Child, int]:
-        """Fork and exec one process of an instance. Returns the child and the read end of
-        its output pipe; raises SpawnError."""
+        """Fork and exec one process of an instance (``handed``: what a main process gets
+        beyond its command, ``handover.py``). Returns the child and the read end of its
+        output pipe; raises SpawnError."""
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         try:
             env = process_env(rt.definition, self._base_env, extra_env)
@@ -59,6 +62,7 @@ class Launcher:
                 main_script=main_script,
                 extra_fd=extra_fd,
                 wakeup_fd=self._wakeup_fd,
+                handed=handed,
             )
         except SpawnError:
             os.close(read_end)

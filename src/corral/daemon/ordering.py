@@ -9,6 +9,10 @@ requirements when a start begins, pushes dependents down when a stop begins, and
 hold again whenever something it may wait on changed. Holds are looked at only once no
 input is queued (``pending``, drained by the driver), so a gate never decides on a world that
 queued inputs are about to change.
+
+A socket-activated service (``activate = "on-connection"``) is what its sockets promise: a
+start neither pulls it in nor waits for it, and its own stop or restart leaves what requires
+it alone (they need its sockets, which stay open).
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class Ordering:
         name = rt.inst.job
         graph = table.graph
         for need in (*graph.needs(name, Edge.REQUIRES), *graph.needs(name, Edge.WANTS)):
+            if self._lazy(need):
+                continue
             for dep in table.jobs[need].instances.values():
                 if dep.inst.goal is Goal.STOP:
                     table.prepare_start(dep)
@@ -65,6 +71,8 @@ class Ordering:
         inst = rt.inst
         coming_back = inst.goal is Goal.START
         table = self._table
+        if self._lazy(inst.job):
+            return
         for name in table.graph.dependents_of(inst.job, Edge.REQUIRES):
             for dep in table.jobs[name].instances.values():
                 if dep.inst.goal is not Goal.START:
@@ -95,7 +103,7 @@ class Ordering:
                 return
             graph = self._table.graph
             if starting:
-                verdict = start_gate(name, graph, self._view)
+                verdict = start_gate(name, graph, self._view, self._lazy)
                 if isinstance(verdict, str):
                     self._feed(rt, ins.RequirementFailed(verdict))  # then released: goal stop
                     self.pending[rt] = None
@@ -131,6 +139,10 @@ class Ordering:
         for blocker in rt.blockers:
             blocker.holders.pop(rt, None)
         rt.blockers = []
+
+    def _lazy(self, name: str) -> bool:
+        job = self._table.jobs.get(name)
+        return job is not None and job.definition.socket_activated
 
     def _view(self, name: str) -> Instance | None:
         job = self._table.jobs.get(name)

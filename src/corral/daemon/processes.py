@@ -7,6 +7,10 @@ process gets its own process group (and cgroup, where there are cgroups); a swee
 main process's exit SIGKILLs what is left of its group, its cgroup, and, for a forking
 service, the daemon its pid file names.
 
+A main process is also handed what its keys ask for (``handover.py``): its sockets, which
+corral holds for it (``sockets.py``) and watches where a connection starts it
+(``connections.py``), its stored fds, an accepted connection, its watchdog's variables.
+
 One trick lives here: a respawn that nothing can hold starts the new main process as soon
 as the old one's exit is seen, before the machine walks to it in the same turn of the loop
 (``_respawns_early``); nothing outside sees a difference but the earlier exec.
@@ -25,13 +29,16 @@ from corral.core.definition import Command
 from corral.core.machine import respawns_at_once
 from corral.core.states import ProcessKind, ServiceType, State
 from corral.daemon.actions import Actions
+from corral.daemon.connections import SocketActivation
 from corral.daemon.forking import start_ticks
+from corral.daemon.handover import main_handover
 from corral.daemon.journal import Journal
 from corral.daemon.launch import Launcher
 from corral.daemon.logs import Capture
 from corral.daemon.ready_watch import ReadyWatch, pid_file_daemon
 from corral.daemon.reaper import Reaper
 from corral.daemon.runtime import Runtime, label
+from corral.daemon.sockets import BindError, Listeners
 from corral.daemon.spawn import Child, SpawnError
 from corral.daemon.table import InstanceTable
 from corral.daemon.tree import kill_all, scan_tree
@@ -63,6 +70,9 @@ class Processes:
         self.ready = ReadyWatch(
             loop, table, journal, actions, launcher.cgroups, feed, adopt=self.adopt
         )
+        self.listeners = Listeners()
+        self.sockets = SocketActivation(loop, table, self.listeners, feed, journal)
+        self.sockets.sync()  # bound as the configuration loads, before anything starts
 
     # -- starting ------------------------------------------------------------------------
 
@@ -114,7 +124,14 @@ class Processes:
         definition = rt.definition
         extra = self._launcher.corral_env(rt)
         extra_fd = None
-        if kind is ProcessKind.MAIN:
+        handed = None
+        main = kind is ProcessKind.MAIN
+        if main:
+            try:
+                handover, handed = main_handover(rt, self.listeners)
+            except BindError as exc:
+                raise SpawnError(str(exc)) from None
+            extra.update(handover)
             if rt.readiness is not None:
                 rt.readiness.close()
             rt.readiness = self.ready.channels_for(rt)
@@ -124,12 +141,15 @@ class Processes:
                 extra_fd = (definition.ready_fd, rt.readiness.pipe.write_fd)
         try:
             return self._launcher.start(
-                rt, command, extra, main_script=kind is ProcessKind.MAIN and definition.shell_script,
-                extra_fd=extra_fd,
+                rt, command, extra, main_script=main and definition.shell_script,
+                extra_fd=extra_fd, handed=handed,
             )  # fmt: skip
         finally:
             if rt.readiness is not None and rt.readiness.pipe is not None:
                 rt.readiness.pipe.close_write_end()
+            if main and rt.connection is not None:
+                os.close(rt.connection)  # the process has it now; corral keeps no copy
+                rt.connection = None
 
     def adopt(self, rt: Runtime, pid: int) -> None:
         """``pid`` is the main process from now on (a pid file, or ``MAINPID=``)."""
@@ -157,6 +177,8 @@ class Processes:
     ) -> None:
         if rt.children.get(kind) is not child:
             return  # a launcher that handed over its main role (MAINPID=) is no one now
+        if kind is ProcessKind.MAIN and rt.readiness is not None and rt.readiness.notify:
+            rt.readiness.notify.drain()  # what it said before it went (FDSTORE=1) comes first
         del rt.children[kind]
         self._table.changed()
         if kind is ProcessKind.MAIN and rt.readiness is not None:

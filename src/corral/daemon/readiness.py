@@ -3,7 +3,8 @@
 * :class:`NotifyChannel`: systemd's ``NOTIFY_SOCKET`` protocol on a datagram socket of the
   instance's own, in the abstract namespace (no path length limit, reachable by a service
   running as another user; its name carries a random part). ``READY=1``, ``STATUS=``,
-  ``MAINPID=``, ``STOPPING=1`` and ``EXTEND_TIMEOUT_USEC=`` are understood.
+  ``MAINPID=``, ``STOPPING=1``, ``EXTEND_TIMEOUT_USEC=``, ``WATCHDOG=1``, ``RELOADING=1``
+  and ``FDSTORE=1`` (with the fds it carries) are understood (``ready_watch.py``).
 * :class:`ReadyPipe`: s6's and dinit's ``ready_fd``: a newline written on fd N.
 * :class:`PidFileWatch`: a ``forking`` service's pid file, read every 50 ms from the moment
   the launcher exited until it names a live process (or the start times out).
@@ -16,7 +17,6 @@ Log checks are matched off the loop: see :mod:`corral.daemon.logmatch`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import struct
@@ -25,9 +25,17 @@ from collections.abc import Callable
 
 from corral.core.definition import PROBE_ATTEMPT_TIMEOUT, Command, Probe
 from corral.core.patterns import compile_log_pattern
+from corral.daemon.checks import http_check, tcp_check
 from corral.daemon.logmatch import LogMatch
 
 PID_FILE_POLL = 0.05
+#: Room for the most fds one datagram can carry (the kernel's SCM_MAX_FD).
+_MAX_FDS = 253
+_CREDENTIALS = struct.calcsize("iII")
+
+#: Told of each notify datagram: its fields, the sender's pid, the fds it carried (corral's
+#: copies, close-on-exec, for the receiver to keep or close).
+OnMessage = Callable[[dict[str, str], int | None, list[int]], None]
 
 
 def parse_notify(data: bytes) -> dict[str, str]:
@@ -46,7 +54,7 @@ class NotifyChannel:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        on_message: Callable[[dict[str, str], int | None], None],
+        on_message: OnMessage,
     ) -> None:
         self._loop = loop
         self._on_message = on_message
@@ -63,21 +71,26 @@ class NotifyChannel:
         while True:
             try:
                 data, ancillary, _, _ = self._sock.recvmsg(
-                    4096, socket.CMSG_SPACE(struct.calcsize("iII")) + socket.CMSG_SPACE(64)
+                    4096,
+                    socket.CMSG_SPACE(_CREDENTIALS) + socket.CMSG_SPACE(_MAX_FDS * 4),
+                    socket.MSG_CMSG_CLOEXEC,
                 )
             except OSError:  # drained (BlockingIOError) or closed
                 return
             pid = None
+            fds: list[int] = []
             for level, kind, payload in ancillary:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                    pid = struct.unpack("iII", payload[:12])[0]
+                    pid = struct.unpack("iII", payload[:_CREDENTIALS])[0]
                 elif level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    for fd in struct.unpack(
-                        f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]
-                    ):
-                        with contextlib.suppress(OSError):
-                            os.close(fd)  # fd store is not supported: never leak them
-            self._on_message(parse_notify(data), pid)
+                    count = len(payload) // 4
+                    fds += struct.unpack(f"{count}i", payload[: count * 4])
+            self._on_message(parse_notify(data), pid, fds)
+
+    def drain(self) -> None:
+        """Hear what is still waiting (what a process said just before it exited)."""
+        if self._sock.fileno() >= 0:
+            self._readable()
 
     def close(self) -> None:
         if self._sock.fileno() >= 0:
@@ -241,8 +254,8 @@ class ProbeRunner:
             assert self._probe.command is not None
             self._cancel_exec = self._run_exec(self._probe.command, budget, self._exec_done)
         else:
-            check = self._tcp if self._probe.kind == "tcp" else self._http
-            self._task = self._loop.create_task(self._timed(check(), budget))
+            check = tcp_check if self._probe.kind == "tcp" else http_check
+            self._task = self._loop.create_task(self._timed(check(self._probe.target), budget))
 
     async def _timed(self, check: asyncio.Future[None] | object, budget: float) -> None:
         try:
@@ -256,31 +269,6 @@ class ProbeRunner:
             self._failed(str(exc) or type(exc).__name__)
         else:
             self._finish(True)
-
-    async def _tcp(self) -> None:
-        host, _, port = self._probe.target.rpartition(":")
-        _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
-        writer.close()
-
-    async def _http(self) -> None:
-        from urllib.parse import urlsplit  # only here: it costs milliseconds at every start
-
-        url = urlsplit(self._probe.target)
-        host = url.hostname or "localhost"
-        reader, writer = await asyncio.open_connection(host, url.port or 80)
-        try:
-            path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-            writer.write(
-                f"GET {path} HTTP/1.0\r\nHost: {url.netloc}\r\nUser-Agent: corral\r\n\r\n".encode()
-            )
-            line = await reader.readline()
-        finally:
-            writer.close()
-        parts = line.split()
-        if len(parts) < 2 or not parts[1].isdigit():
-            raise ValueError("not an HTTP answer")
-        if int(parts[1]) >= 400:
-            raise ValueError(f"HTTP status {int(parts[1])}")
 
     def _exec_done(self, ok: bool, detail: str) -> None:
         self._cancel_exec = None

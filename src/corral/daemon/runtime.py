@@ -12,9 +12,12 @@ from corral.core.evaluate import Progress
 from corral.core.instances import label_of
 from corral.core.records import Instance
 from corral.core.states import REST_STATES, Goal, ProcessKind, State
+from corral.daemon.fdstore import FdStore
+from corral.daemon.liveness import LivenessProbe
 from corral.daemon.logs import ServiceLog
 from corral.daemon.oneoff import OneOff
 from corral.daemon.readiness import NotifyChannel, PidFileWatch, ProbeRunner, ReadyPipe
+from corral.daemon.reloads import ReloadWait
 from corral.daemon.spawn import Child
 
 #: A waiter's predicate: True/False ends the wait with that outcome, None keeps waiting.
@@ -48,6 +51,10 @@ class Runtime(Struct, eq=False):
     adopted_group: int | None = None
     #: Its last status row and what that was made from (see ``status_view._status_row``).
     row_memo: tuple[object, ...] | None = None
+    #: An ``accept = true`` instance's connection, until its main process has it.
+    connection: int | None = None
+    #: The fds its service handed corral (``FDSTORE=1``), kept until a stop ends at rest.
+    fd_store: FdStore | None = None
 
     @property
     def variables(self) -> dict[str, str]:
@@ -61,18 +68,27 @@ class Runtime(Struct, eq=False):
 
 
 class Readiness(Struct, eq=False):
-    """What is listening for the current main process's readiness."""
+    """What is listening for the current main process's readiness, and watching its health
+    while it lives (its liveness probe, a reload under way)."""
 
     notify: NotifyChannel | None = None
     pipe: ReadyPipe | None = None
     pid_watch: PidFileWatch | None = None
     probe: ProbeRunner | None = None
+    liveness: LivenessProbe | None = None
+    reload: ReloadWait | None = None
 
     def close(self) -> None:
         if self.notify is not None:
             self.notify.close()
         if self.pipe is not None:
             self.pipe.close()
+        if self.liveness is not None:
+            self.liveness.cancel()
+            self.liveness = None
+        if self.reload is not None:
+            self.reload.settle("the main process exited during the reload")
+            self.reload = None
         self.stop_waiting()
 
     def stop_waiting(self) -> None:

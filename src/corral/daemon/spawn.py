@@ -19,13 +19,21 @@ import os
 import pwd
 import signal
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from msgspec import Struct
 
 from corral.core.definition import Command, Definition
 from corral.core.expand import expand, parse_env_file
+from corral.daemon.fdpass import (
+    Handed,
+    placements,
+    placer,
+    raised,
+    spawn_actions,
+    with_own_pid,
+)
 from corral.daemon.spawner import STDIN_ON_NULL, spawn_through
 
 
@@ -116,16 +124,21 @@ def spawn(
     main_script: bool = False,
     extra_fd: tuple[int, int] | None = None,
     wakeup_fd: int | None = None,
+    handed: Handed | None = None,
 ) -> Child:
     """Fork and exec one command of an instance in a new process group; stdin is /dev/null,
     stdout and stderr go to ``output_fd``; ``extra_fd`` (target, source) gives the child
-    one more fd. Raises SpawnError with a message for the user."""
+    one more fd, ``handed`` its sockets, connection and own-pid variables (``fdpass.py``).
+    Raises SpawnError with a message for the user."""
     try:
         argv = command_argv(command, env, main_script=main_script)
     except KeyError as exc:
         raise SpawnError(str(exc)) from None
     cwd = os.path.expanduser(definition.cwd) if definition.cwd else None
     plain = cwd is None and definition.user is None and definition.group is None
+    if handed is not None and not handed.empty:
+        in_place = plain and definition.umask is None and output_fd > 2
+        return _spawn_handed(definition, argv, env, output_fd, cwd, extra_fd, handed, in_place)
     if plain and definition.umask is None and output_fd > 2:
         pid = _posix_spawn(argv, env, output_fd, extra_fd)
         return Child(pid, pid)
@@ -137,6 +150,36 @@ def spawn(
             popen = _popen(argv, env, cwd, definition, output_fd)
     except OSError as exc:
         raise SpawnError(str(exc)) from None
+    popen.returncode = 0  # collected by the reaper, never by Popen's own polling
+    return Child(popen.pid, popen.pid)
+
+
+def _spawn_handed(
+    definition: Definition,
+    argv: list[str],
+    env: Mapping[str, str],
+    output_fd: int,
+    cwd: str | None,
+    extra_fd: tuple[int, int] | None,
+    handed: Handed,
+    in_place: bool,
+) -> Child:
+    """A main process handed fds, a connection or its own pid: posix_spawn where nothing
+    else is asked, else Popen placing the fds in its preexec. Never the spawner thread: a
+    socket cannot be reopened through /proc, which is how the thread's children get fds."""
+    program = _executable(argv[0], env)  # said here: the wrapper's sh would only exit 127
+    argv = with_own_pid(argv, handed.own_pid)
+    if handed.own_pid:
+        program = argv[0]
+    with raised(placements(handed, extra_fd)) as placed:
+        if in_place:
+            actions = spawn_actions(output_fd, handed.stdio, placed)
+            pid = _posix_spawn_with(program, argv, env, actions)
+            return Child(pid, pid)
+        try:
+            popen = _popen(argv, env, cwd, definition, output_fd, handed.stdio, placer(placed))
+        except OSError as exc:
+            raise SpawnError(str(exc)) from None
     popen.returncode = 0  # collected by the reaper, never by Popen's own polling
     return Child(popen.pid, popen.pid)
 
@@ -186,6 +229,17 @@ def _posix_spawn(
             source = spare = os.dup(source)
         actions.append((os.POSIX_SPAWN_DUP2, source, target))
     try:
+        return _posix_spawn_with(program, argv, env, actions)
+    finally:
+        if spare is not None:
+            os.close(spare)
+
+
+def _posix_spawn_with(
+    program: str, argv: list[str], env: Mapping[str, str], actions: list[tuple[Any, ...]]
+) -> int:
+    """posix_spawn in a new process group, with Python's ignored signals reset."""
+    try:
         return os.posix_spawn(
             program, argv, env, file_actions=actions, setpgroup=0, setsigdef=_RESET_SIGNALS
         )
@@ -195,9 +249,6 @@ def _posix_spawn(
         raise SpawnError(f"{program}: permission denied") from None
     except OSError as exc:
         raise SpawnError(f"{program}: {exc.strerror or exc}") from None
-    finally:
-        if spare is not None:
-            os.close(spare)
 
 
 def _executable(name: str, env: Mapping[str, str]) -> str:
@@ -218,16 +269,19 @@ def _popen(
     cwd: str | None,
     definition: Definition,
     output_fd: int,
+    stdio: int | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Fork and exec with cwd, credentials or umask. No fd is closed in the child: every fd
     of corral's is close-on-exec but the one ``fd_placed`` put there, and closing them one by
-    one (Python 3.11 does, after a fork) took milliseconds with thousands open."""
+    one (Python 3.11 does, after a fork) took milliseconds with thousands open. ``stdio``
+    is a connection for stdin and stdout; ``preexec`` places handed fds."""
     ids = credentials(definition)
     try:
         return subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
-            stdout=output_fd,
+            stdin=subprocess.DEVNULL if stdio is None else stdio,
+            stdout=output_fd if stdio is None else stdio,
             stderr=output_fd,
             env=dict(env),
             cwd=cwd,
@@ -237,6 +291,7 @@ def _popen(
             umask=-1 if definition.umask is None else definition.umask,
             process_group=0,
             close_fds=False,
+            preexec_fn=preexec,
         )
     except FileNotFoundError as exc:
         missing = exc.filename if exc.filename else argv[0]

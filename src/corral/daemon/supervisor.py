@@ -25,7 +25,7 @@ from corral.control.protocol import StatusRow
 from corral.core import inputs as ins
 from corral.core.definition import Definition
 from corral.core.graph import Graph
-from corral.core.states import Goal
+from corral.core.states import Goal, ServiceType
 from corral.daemon.actions import Actions
 from corral.daemon.activation import Activation, Changes
 from corral.daemon.cgroups import Cgroups
@@ -185,19 +185,26 @@ class Supervisor:
             self.destroy(Target(name) for name in names)
         return len(busy)
 
-    def reload(self, targets: Iterable[Target]) -> list[str]:
-        """Send each main process its reload_signal; returns the names of those not running."""
-        idle = []
+    def reload(
+        self, targets: Iterable[Target]
+    ) -> tuple[list[str], list[tuple[str, asyncio.Future[str | None]]]]:
+        """Send each main process its reload_signal. Returns the names of those not running,
+        and for each notify instance its name and a future that gives None once its reload
+        is done, else why not (``reloads.py``: RELOADING=1, then READY=1)."""
+        idle: list[str] = []
+        reloads: list[tuple[str, asyncio.Future[str | None]]] = []
         for rt in self.table.resolve(targets, create=False):
             pid = rt.main_pid
             if pid is None:
                 idle.append(label(rt))
                 continue
+            if rt.definition.type is ServiceType.NOTIFY:
+                reloads.append((label(rt), self.processes.ready.expect_reload(rt)))
             try:
                 os.kill(pid, rt.definition.reload_signal)
             except ProcessLookupError:
                 idle.append(label(rt))
-        return idle
+        return idle, reloads
 
     def emit(self, name: str, env: Mapping[str, str]) -> Changes:
         """An event from a command or a bridge (``world.py``)."""
@@ -246,6 +253,7 @@ class Supervisor:
         runtimes = list(self.table.runtimes())
         self.driver.feed_all((rt, ins.SetGoal(Goal.STOP)) for rt in runtimes)
         await asyncio.gather(*(self.driver.until(rt, stopped) for rt in runtimes))
+        self.processes.listeners.close_all()  # unix socket files go with the daemon
         for job in self.table.jobs.values():
             if job.log is not None:
                 job.log.close()

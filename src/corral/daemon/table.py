@@ -2,13 +2,17 @@
 targets of a command (``web``, ``web:KEY``, ``web KEY=VALUE``) name them.
 
 Instances are made here when a start needs them and forgotten here once at rest (Upstart's
-rule: a stopped instance of an instantiated job goes away). ``version`` counts every change
+rule: a stopped instance of an instantiated job goes away; a connection's instance of an
+``accept = true`` service goes away failed too, once its failure is logged). What an instance
+holds beyond its walk goes with its rest: a connection never handed over, its fd store. ``version`` counts every change
 that a status row could show (an instance's record, its processes, its definition, which
 instances exist); whoever shows instances may keep what it showed while it stands.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from corral.core.definition import Definition, graph_of
@@ -45,6 +49,8 @@ class InstanceTable:
         self.idle: dict[Runtime, None] = {}
         #: Called after the graph was rebuilt (a reload, a removed service gone).
         self.on_rebuilt: list[Callable[[], None]] = []
+        #: Called with each instance that came to rest, before it may be forgotten.
+        self.on_rest: list[Callable[[Runtime], None]] = []
         for name, definition in definitions.items():
             job = Job(definition, log=ServiceLog(name, definition.log, log_dir), since=clock())
             if definition.instance is None:
@@ -199,13 +205,18 @@ class InstanceTable:
         job = self.jobs.get(rt.inst.job)
         if job is None or job.instances.get(rt.inst.key) is not rt:
             return None
+        if at_rest(rt):
+            _let_go(rt)
+            for rested in self.on_rest:
+                rested(rt)
         if job.removed:
             if all(at_rest(other) for other in job.instances.values()):
                 self._drop_job(job)
                 return job
             return None
         keyed = job.definition.instance is not None or rt.inst.key != ""
-        if keyed and rt.inst.state is State.WAITING and at_rest(rt):
+        gone = rt.inst.state is State.WAITING or rt.definition.accept
+        if keyed and gone and at_rest(rt):
             del job.instances[rt.inst.key]
             self.changed()
         return None
@@ -239,6 +250,19 @@ class InstanceTable:
 
     def log_dir(self) -> str:
         return self._log_dir
+
+
+def _let_go(rt: Runtime) -> None:
+    """What an instance at rest no longer holds: a connection it never handed to a process,
+    the fds its service stored (a stop drops them, as does a crash not respawned; a respawn
+    or a restart never rests)."""
+    if rt.connection is not None:
+        with contextlib.suppress(OSError):
+            os.close(rt.connection)
+        rt.connection = None
+    if rt.fd_store is not None:
+        rt.fd_store.close()
+        rt.fd_store = None
 
 
 def at_rest(rt: Runtime) -> bool:
