@@ -23,6 +23,7 @@ from corral.cli.quick import (
     plain_rows,
     targets_json,
 )
+from corral.cli.up import address_text, parse_address
 from corral.errors import UsageError
 
 
@@ -175,28 +176,63 @@ def test_each_instance_reached_is_said_on_one_line() -> None:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        ([], ([], False, None, None)),
+        ([], ([], False, None, None, None)),
         (
             ["-c", "a.toml", "--config", "b", "--config=c"],
-            (["a.toml", "b", "c"], False, None, None),
+            (["a.toml", "b", "c"], False, None, None, None),
         ),
-        (["-d", "--socket", "/s"], ([], True, "/s", None)),
-        (["--detach", "--socket=/s", "--ready-fd", "7"], ([], True, "/s", 7)),
-        (["--ready-fd=3"], ([], False, None, 3)),
+        (["-d", "--socket", "/s"], ([], True, "/s", None, None)),
+        (["--detach", "--socket=/s", "--ready-fd", "7"], ([], True, "/s", 7, None)),
+        (["--ready-fd=3"], ([], False, None, 3, None)),
+        (["--health", "127.0.0.1:9000"], ([], False, None, None, ("127.0.0.1", 9000))),
+        (["-d", "--health=:9000"], ([], True, None, None, ("", 9000))),
     ],
 )
 def test_up_arguments_take_the_fast_path(
-    argv: list[str], expected: tuple[list[str], bool, str | None, int | None]
+    argv: list[str],
+    expected: tuple[list[str], bool, str | None, int | None, tuple[str, int] | None],
 ) -> None:
     assert parse_up(argv) == expected
 
 
 @pytest.mark.parametrize(
     "argv",
-    [["-h"], ["-c"], ["-c", "-d"], ["--conf", "x"], ["-dc", "x"], ["--ready-fd", "x"], ["x"]],
-)
+    [["-h"], ["-c"], ["-c", "-d"], ["--conf", "x"], ["-dc", "x"], ["--ready-fd", "x"], ["x"],
+     ["--health"], ["--health", "9000"], ["--heal", ":9000"]],
+)  # fmt: skip
 def test_up_arguments_it_does_not_know_go_to_argparse(argv: list[str]) -> None:
     assert parse_up(argv) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:9000", ("127.0.0.1", 9000)),
+        ("localhost:0", ("localhost", 0)),
+        (":9000", ("", 9000)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("[::]:65535", ("::", 65535)),
+    ],
+)
+def test_health_addresses_are_host_and_port(text: str, expected: tuple[str, int]) -> None:
+    assert parse_address(text) == expected
+
+
+@given(st.text(max_size=12).map(lambda t: t + ":80") | st.sampled_from(["[::1]:80", ":0"]))
+def test_an_address_read_reads_back_from_its_text(text: str) -> None:
+    """``up -d`` hands the daemon its ``--health`` address as ``address_text`` writes it."""
+    address = parse_address(text)
+    if address is not None:
+        assert parse_address(address_text(address)) == address
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["9000", "localhost", "host:", "host:65536", "host:-1", "host:+1", "host:\uff19", "::1:80",
+     "[::1]", "[]:80", "a b:80", "host:80:", "[::1:80"],
+)  # fmt: skip
+def test_anything_else_is_no_health_address(text: str) -> None:
+    assert parse_address(text) is None
 
 
 # -- the quick parsers against argparse: whatever the quick path takes, argparse reads alike --
@@ -205,7 +241,9 @@ TOKENS = st.sampled_from(
     ["-c", "--config", "--config=b.toml", "-d", "--detach", "--socket", "--socket=/s",
      "--ready-fd", "--ready-fd=4", "3", "a.toml", "web", "db:main", "TTY=tty1", "--json",
      "--no-wait", "-x", "--conf", "--sock", "-h", "", "-", "--socket=", "--config=", "-c=x",
-     "-cx", "--ready-fd=x", "-5", "--no-wait=1", "--json=1", "-dc", "a=b", ":x"]
+     "-cx", "--ready-fd=x", "-5", "--no-wait=1", "--json=1", "-dc", "a=b", ":x",
+     "--health", "--health=:9000", "127.0.0.1:9000", "[::1]:0", "--health=x", "--heal",
+     "--health=9000", ":65536", "--health=[::1]:80"]
 )  # fmt: skip
 
 
@@ -231,7 +269,8 @@ def test_up_reads_as_argparse_does(argv: list[str]) -> None:
         return
     full = _argparse("up", argv)
     assert full is not None, argv
-    assert quick == (full.config, full.detach, full.socket, full.ready_fd)  # type: ignore[attr-defined]
+    read = vars(full)
+    assert quick == tuple(read[k] for k in ("config", "detach", "socket", "ready_fd", "health"))
 
 
 @given(

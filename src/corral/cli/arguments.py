@@ -5,6 +5,18 @@ from __future__ import annotations
 
 import argparse
 
+from corral.cli.up import parse_address
+
+
+def health_address(text: str) -> tuple[str, int]:
+    """``--health``'s value, read as the quick path reads it."""
+    address = parse_address(text)
+    if address is None:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT, [HOST]:PORT or :PORT (every address), not {text!r}"
+        )
+    return address
+
 
 def up_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -20,6 +32,13 @@ def up_args(p: argparse.ArgumentParser) -> None:
         "--detach",
         action="store_true",
         help="run in the background; return once the socket accepts",
+    )
+    p.add_argument(
+        "--health",
+        type=health_address,
+        metavar="ADDR",
+        help="serve /healthz, /readyz and /metrics over HTTP on ADDR (HOST:PORT, or :PORT "
+        "for every address); needs the extra corral[health]",
     )
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
 

@@ -1,6 +1,6 @@
 """The fast path of the commands scripts run in loops: ``status``, ``start``, ``stop``,
 ``restart``, ``reload`` and ``down`` (also after ``--socket PATH``); and of ``up``, whose
-start it shortens.
+start it shortens (``--health`` included).
 
 A status imports only ``os``, ``sys`` and ``_socket``, and a verb the address parser
 besides (argparse, ``socket``, ``typing``, and ``json`` with the ``re`` it pulls in, together
@@ -76,18 +76,24 @@ def parse_words(
     return flagged, socket_path, names
 
 
+#: ``up``'s flags that take a value.
+UP_VALUES = ("-c", "--config", "--socket", "--ready-fd", "--health")
+
+
 def parse_up(
     argv: list[str], socket_path: str | None = None
-) -> tuple[list[str], bool, str | None, int | None] | None:
-    """``up [-c PATH]... [-d] [--socket PATH]`` → (configs, detach, socket, ready fd); None if
-    the arguments need the full parser (abbreviations, joined flags, a missing value)."""
+) -> tuple[list[str], bool, str | None, int | None, tuple[str, int] | None] | None:
+    """``up [-c PATH]... [-d] [--socket PATH] [--health ADDR]`` → (configs, detach, socket,
+    ready fd, health address); None if the arguments need the full parser (abbreviations,
+    joined flags, a missing or malformed value)."""
     configs: list[str] = []
     detach = False
     ready_fd = None
+    health = None
     words = iter(argv)
     for word in words:
         flag, joined, value = word.partition("=") if word.startswith("--") else (word, "", "")
-        if flag in ("-c", "--config", "--socket", "--ready-fd"):
+        if flag in UP_VALUES:
             if not joined:
                 value = next(words, "")
             if not value or value.startswith("-"):
@@ -98,13 +104,19 @@ def parse_up(
                 if not value.isdigit():
                     return None
                 ready_fd = int(value)
+            elif flag == "--health":
+                from corral.cli.up import parse_address
+
+                health = parse_address(value)
+                if health is None:
+                    return None
             else:
                 configs.append(value)
         elif word in ("-d", "--detach"):
             detach = True
         else:
             return None
-    return configs, detach, socket_path, ready_fd
+    return configs, detach, socket_path, ready_fd, health
 
 
 def parse_status(

@@ -10,7 +10,14 @@ import sys
 from corral.errors import EXIT_FAILED, EXIT_OK
 
 
-def run_up(configs: list[str], detach: bool, socket: str | None, ready_fd: int | None) -> int:
+def run_up(
+    configs: list[str],
+    detach: bool,
+    socket: str | None,
+    ready_fd: int | None,
+    health: tuple[str, int] | None = None,
+) -> int:
+    """Run the daemon (``health``: where to serve ``--health``, as ``parse_address`` read it)."""
     from corral.control.paths import STATE_DIR, daemon_socket
     from corral.daemon.sources import default_sources, project_dir
 
@@ -22,7 +29,7 @@ def run_up(configs: list[str], detach: bool, socket: str | None, ready_fd: int |
         "/var/log/corral" if os.getpid() == 1 and not configs else os.path.join(project, STATE_DIR)
     )
     if detach:
-        return _detach(sources, socket_path, state_dir)
+        return _detach(sources, socket_path, state_dir, health)
     # The cgroup test waits 5-12 ms on the kernel: started here, it runs while the rest of
     # the daemon's modules load, rather than on the way of the first spawn.
     from corral.daemon.cgroups import probe_cgroups
@@ -30,10 +37,34 @@ def run_up(configs: list[str], detach: bool, socket: str | None, ready_fd: int |
     probe = probe_cgroups()
     from corral.daemon.loop import serve
 
-    return serve(sources, socket_path, state_dir, ready_fd, probe)
+    return serve(sources, socket_path, state_dir, ready_fd, probe, health)
 
 
-def _detach(sources: list[str], socket_path: str, state_dir: str) -> int:
+def parse_address(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT``, ``[HOST]:PORT`` (IPv6) or ``:PORT`` (every address) → (host, port),
+    host "" for every address; None if it is none of these. The quick path and argparse's
+    ``--health`` (``corral.cli.arguments``) both read it here, so both take the same."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not (port.isascii() and port.isdecimal()) or int(port) > 65535:
+        return None
+    if host.startswith("[") and host.endswith("]") and len(host) > 2:
+        host = host[1:-1]
+    elif ":" in host or "[" in host or "]" in host:
+        return None
+    if any(c.isspace() for c in host):
+        return None
+    return host, int(port)
+
+
+def address_text(address: tuple[str, int]) -> str:
+    """An address as ``parse_address`` reads it back."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _detach(
+    sources: list[str], socket_path: str, state_dir: str, health: tuple[str, int] | None
+) -> int:
     """Start the daemon in its own session; return once its socket accepts (or it failed)."""
     import select
     import subprocess
@@ -54,6 +85,8 @@ def _detach(sources: list[str], socket_path: str, state_dir: str) -> int:
     ]
     for source in sources:
         argv += ["-c", source]
+    if health is not None:
+        argv += ["--health", address_text(health)]
     with open(log_path, "ab") as log:
         start = log.tell()
         child = subprocess.Popen(

@@ -2,6 +2,8 @@
 
 Signals arrive through asyncio's self-pipe: SIGCHLD to the reaper, SIGTERM/SIGINT to an
 orderly shutdown (every service stopped, then exit 0), as PID 1 in a container too.
+With ``--health`` the HTTP endpoints (``health.py``, ``metrics.py``) are wired in too; without
+it neither module, nor the library behind them, is imported.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import os
 import signal
 import socket
 import sys
+import time
+from typing import TYPE_CHECKING
 
 from corral.control.server import ControlServer
 from corral.core.registry import Registry, build, describe_changes
@@ -27,6 +31,9 @@ from corral.daemon.spawn import keep_inherited_fds
 from corral.daemon.supervisor import Supervisor
 from corral.daemon.watch import SourceWatch
 from corral.errors import ConfigError
+
+if TYPE_CHECKING:
+    from corral.daemon.health import HealthServer
 
 
 def socket_in_use(path: str) -> bool:
@@ -49,8 +56,11 @@ class Daemon:
         state_dir: str,
         ready_fd: int | None,
         probe: CgroupProbe | None,
+        health: tuple[str, int] | None = None,
     ) -> None:
         self.sources = sources
+        self.health = health
+        self._health_socket: socket.socket | None = None
         self._probe = probe
         self.socket_path = socket_path
         self.state_dir = state_dir
@@ -66,6 +76,7 @@ class Daemon:
         # Until every service is started: see _settle_memory. Not for the imports before:
         # their garbage, left to one late collection, took 0.3 MB more for good.
         gc.disable()
+        began = time.monotonic()
         probe = self._probe
         problem = self._load()
         if problem is not None:
@@ -110,6 +121,9 @@ class Daemon:
         console.lines("corral", [f"listening on {self.socket_path}"])
         if cgroups is None:
             console.lines("corral", [_UNTRACKED])
+        health = None
+        if self._health_socket is not None:
+            health = await self._serve_health(self._health_socket, self.supervisor, console, began)
         self._announce_ready()
         try:
             self.supervisor.startup()
@@ -119,6 +133,8 @@ class Daemon:
         if watch is not None:
             watch.close()
         await server.close()
+        if health is not None:
+            await health.close()
         signals.close()
         if self._exit_code == 0:
             console.lines("corral", ["all services stopped; bye"])
@@ -133,7 +149,45 @@ class Daemon:
             return f"configuration error:\n{exc}"
         if socket_in_use(self.socket_path):
             return f"a daemon already listens on {self.socket_path}"
+        if self.health is not None:
+            return self._bind_health(*self.health)
         return None
+
+    def _bind_health(self, host: str, port: int) -> str | None:
+        """Check that the metrics library is there and bind ``--health``'s socket, before
+        any service starts; what stops the start, if anything."""
+        try:
+            from corral.daemon import metrics  # noqa: F401  # prometheus-client, if installed
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("prometheus_client"):
+                raise
+            return "--health needs prometheus-client: pip install 'corral[health]'"
+        from corral.daemon.health import listen
+
+        try:
+            self._health_socket = listen(host, port)
+        except OSError as exc:
+            shown = f"[{host}]" if ":" in host else host
+            return f"cannot serve --health on {shown}:{port}: {exc.strerror or exc}"
+        return None
+
+    async def _serve_health(
+        self, sock: socket.socket, supervisor: Supervisor, console: Console, began: float
+    ) -> HealthServer:
+        """Start the endpoints; count each start from now on (a driver observer)."""
+        from corral.daemon.health import HealthServer, where
+        from corral.daemon.metrics import Metrics
+
+        metrics = Metrics(supervisor.status, time.monotonic, began)
+        supervisor.driver.observers.append(metrics.observe)
+        health = HealthServer(
+            sock, supervisor.status, lambda: supervisor.shutting_down, metrics.render
+        )
+        await health.start()
+        console.lines(
+            "corral", [f"health endpoints on http://{where(sock)}/ (healthz, readyz, metrics)"]
+        )
+        return health
 
     def reload(self) -> dict[str, list[object]]:
         """Load the sources again; apply them only if they load without any error (else
@@ -237,7 +291,8 @@ def serve(
     state_dir: str,
     ready_fd: int | None,
     probe: CgroupProbe | None,
+    health: tuple[str, int] | None = None,
 ) -> int:
     """Run the daemon until it is told to exit; ``probe``, the cgroup test started early
-    (``probe_cgroups``), else none: no cgroups."""
-    return asyncio.run(Daemon(sources, socket_path, state_dir, ready_fd, probe).run())
+    (``probe_cgroups``), else none: no cgroups; ``health``, where to serve ``--health``."""
+    return asyncio.run(Daemon(sources, socket_path, state_dir, ready_fd, probe, health).run())
