@@ -1,12 +1,14 @@
-"""A small synchronous client for the CLI and for Python users; cheap to import.
+"""One connection to the daemon, synchronous: what the CLI, the bridges and ``corral.Client``
+speak the protocol through. Cheap to import.
 
 It uses the standard json module rather than msgspec: msgspec loads in ~10 ms, json in ~2,
 and the CLI's start-up time is what a script calling ``corral status`` in a loop pays. Every
 request carries the protocol version (``"v"``): a daemon of another version refuses it
-plainly rather than being misread.
+plainly rather than being misread. A socket error after connecting (the daemon went away
+mid-request) is ``DaemonUnreachable``, like one before it.
 
-with Client(path) as client:
-    rows = client.request("status")
+with Connection(path) as connection:
+    rows = connection.request("status")
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ _ERRORS: dict[int, type[CorralError]] = {
 }
 
 
-class Client:
+class Connection:
     """One connection to the daemon; requests are answered in order."""
 
     def __init__(self, path: str, connect_timeout: float = 5.0) -> None:
@@ -54,7 +56,7 @@ class Client:
         self._sock.settimeout(None)
         self._file = self._sock.makefile("rb")
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Connection:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -66,13 +68,24 @@ class Client:
 
     def send(self, cmd: str, **args: Any) -> None:
         request = {"cmd": cmd, "v": PROTOCOL_VERSION, **args}
-        self._sock.sendall(json.dumps(request).encode() + b"\n")
+        try:
+            self._sock.sendall(json.dumps(request).encode() + b"\n")
+        except OSError as exc:  # the daemon went away (a broken pipe here is not stdout's)
+            raise DaemonUnreachable(f"{HUNG_UP} ({exc.strerror or exc})") from None
 
     def receive(self) -> Any:
-        line = self._file.readline()
-        if not line:
+        line = self.read_line()
+        if line is None:
             raise DaemonUnreachable(HUNG_UP)
         return json.loads(line)
+
+    def read_line(self) -> bytes | None:
+        """The next line the daemon sent; None once it has hung up."""
+        try:
+            line = self._file.readline()
+        except OSError as exc:
+            raise DaemonUnreachable(f"{HUNG_UP} ({exc.strerror or exc})") from None
+        return line or None
 
     def request(self, cmd: str, **args: Any) -> Any:
         """Send one request and return its result, raising the error it maps to."""
@@ -89,14 +102,16 @@ class Client:
         """Send a streaming request: yields the first result, then each further message."""
         self.send(cmd, **args)
         yield unwrap(self.receive())
-        while True:
-            line = self._file.readline()
-            if not line:
-                return
+        while (line := self.read_line()) is not None:
             yield json.loads(line)
 
 
+#: The name the CLI and the bridges import; ``corral.Client`` is the public client.
+Client = Connection
+
+
 def unwrap(reply: Any) -> Any:
+    """A reply's result, or the error of corral's family that its code maps to."""
     if not isinstance(reply, dict) or "ok" not in reply:
         raise OperationFailed(f"unexpected reply from corral: {reply!r}")
     if reply["ok"]:
