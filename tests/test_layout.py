@@ -19,7 +19,12 @@ LAYERS = {
     "daemon": {"core", "control", "convert"},  # sources read a Procfile or a unit directly
     "bridges": {"core", "control"},
     "convert": {"core"},  # import and export: text in, text or definitions out
-    "cli": {"core", "control", "daemon", "convert"},  # ``up`` runs the daemon; nothing imports the CLI
+    "cli": {
+        "core",
+        "control",
+        "daemon",
+        "convert",
+    },  # ``up`` runs the daemon; nothing imports the CLI
 }
 #: Top-level modules every layer may use (the error family, the version).
 SHARED = {"corral", "corral.errors", "corral.__main__"}

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from corral.cli import arguments, colour_for, leading_socket, said
+from corral.cli import arguments, colour_for, completion, leading_socket, said, shell, tui
+from corral.cli import convert as convert_cli
 from corral.cli.address import parse_targets
 from corral.control.paths import client_socket
 from corral.errors import EXIT_FAILED, EXIT_OK, UsageError, reported
@@ -38,7 +39,7 @@ def _print_json(value: Any) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from corral.cli.up import run_up
 
-    return run_up(args.config, args.detach, args.socket, args.ready_fd)
+    return run_up(args.config, args.detach, args.socket, args.ready_fd, args.health)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -302,6 +303,23 @@ COMMANDS: dict[str, tuple[Command, str, Callable[[argparse.ArgumentParser], None
     ),
     "events": (cmd_events, "show the event stream (-f: follow it)", arguments.events_args),
     "config": (cmd_config, "check, reload or show the configuration", arguments.config_args),
+    "completion": (
+        completion.cmd_completion,
+        "print a completion script for bash, zsh or fish",
+        completion.completion_args,
+    ),
+    "shell": (shell.cmd_shell, "an interactive prompt over the control socket", shell.shell_args),
+    "tui": (tui.cmd_tui, "a live table of services and their logs", tui.tui_args),
+    "import": (
+        convert_cli.cmd_import,
+        "print a Procfile, supervisord.conf, process-compose.yaml or systemd unit as TOML",
+        convert_cli.import_args,
+    ),
+    "export": (
+        convert_cli.cmd_export,
+        "write the configuration as systemd units, Kubernetes manifests or a compose file",
+        convert_cli.export_args,
+    ),
 }
 
 
@@ -316,6 +334,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corral", description="a service manager")
     parser.add_argument("--version", action="version", version=f"corral {__version__}")
     parser.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+    parser.set_defaults(build_parser=build_parser)  # what completion and shell walk
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     names = [only] if only in COMMANDS else list(COMMANDS)
     for name in names:
