@@ -209,7 +209,11 @@ def _check(env: Instance, key: str, op: str, values: tuple[str, ...]) -> bool:
 
 
 def _binds(key: str, op: str, values: tuple[str, ...]) -> bool:
-    return op == "=" and (values == ("*",) or len(values) > 1)
+    """A list, or one pattern (a glob character, not a $VAR), binds its key."""
+    pattern = (
+        len(values) == 1 and not values[0].startswith("$") and any(c in values[0] for c in "*?[")
+    )
+    return op == "=" and (pattern or len(values) > 1)
 
 
 def _passing(term: Term, world: World) -> list[Instance]:

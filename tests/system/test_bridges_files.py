@@ -82,3 +82,30 @@ def test_a_reload_changes_what_the_bridge_watches_without_restarting_it(corral: 
     (data / "other").write_text("")
     corral.wait_state("ready", "running")
     assert corral.one("corral-bridge-files")["pid"] == bridge["pid"]
+
+
+def test_a_job_runs_once_per_existing_file_keyed_by_its_path(corral: Corral) -> None:
+    """``instance = "${FILE}"`` with ``path-exists(FILE=DIR/*)``: the instance key is the
+    file's path, slashes and all; its cgroup directory is the escaped path, one per file."""
+    data = corral.root / "in"
+    data.mkdir()
+    (data / "a.csv").write_text("")
+    corral.write(
+        f"""
+        [service.per_file]
+        exec = ["sleep", "600"]
+        instance = "${{FILE}}"
+        while = "path-exists(FILE={data}/*.csv)"
+        """
+    )
+    corral.up()
+
+    def running() -> list[str]:
+        return sorted(r["instance"] for r in corral.status("per_file") if r["state"] == "running")
+
+    wait_until(lambda: running() == [f"{data}/a.csv"], 15, "the instance of a.csv")
+    (data / "b.csv").write_text("")
+    wait_until(lambda: running() == [f"{data}/a.csv", f"{data}/b.csv"], 10, "b.csv's instance")
+    assert corral.ok("status", f"per_file:{data}/b.csv").count("per_file:") == 1
+    (data / "a.csv").unlink()
+    wait_until(lambda: running() == [f"{data}/b.csv"], 10, "a.csv's instance to go")

@@ -37,6 +37,11 @@ class ExprError(ValueError):
 # -- the trees ---------------------------------------------------------------------------
 
 
+#: A value with a glob in it (``*``, ``?``, ``[``): it matches more than one value. A
+#: ``$VAR`` value is taken literally (``evaluate.py``), so it is no pattern.
+_PATTERN = re.compile(r"^[^$].*[*?\[]|^[*?\[]")
+
+
 class Check(Struct, frozen=True):
     """``KEY=GLOB`` or ``KEY!=GLOB``; ``key`` is None for a positional value. ``globs`` holds
     one pattern, or in a state term each value of a list ``KEY=a|b|c`` (the instance's value
@@ -48,9 +53,11 @@ class Check(Struct, frozen=True):
 
     @property
     def binds(self) -> bool:
-        """``KEY=*`` and ``KEY=a|b|c`` bind KEY: a ``while`` job whose ``instance`` uses it
-        gets one instance per holding value."""
-        return self.key is not None and not self.negate and (self.globs == ("*",) or self.listed)
+        """``KEY=*``, any other pattern (``FILE=/in/*.csv``) and ``KEY=a|b|c`` bind KEY: a
+        ``while`` job whose ``instance`` uses it gets one instance per holding value."""
+        if self.key is None or self.negate:
+            return False
+        return self.listed or any(_PATTERN.search(glob) for glob in self.globs)
 
     @property
     def listed(self) -> bool:

@@ -1,8 +1,10 @@
 """Instance keys: ``instance = "${TTY}"`` expanded from an instance's environment.
 
-Pure. A key names a cgroup directory and an address (``getty:tty1``), so a value that
-is empty, has a ``/``, is ``.``/``..`` or holds control characters is refused with a message
-that says which and why, before any instance is made.
+Pure. A key names an instance in addresses (``getty:tty1``, ``per_file:/srv/in/a.csv``), so
+a value that is empty or holds control characters is refused with a message that says which
+and why, before any instance is made. A key may hold ``/`` (a file's path, from
+``path-exists(FILE=*)``): it is never used as a path as it is; where it names something on
+disk (the instance's cgroup directory) it is escaped (``escaped``), so no key reaches outside.
 """
 
 from __future__ import annotations
@@ -32,10 +34,6 @@ def bad_key(key: str) -> str | None:
     """Why a key cannot name an instance, or None when it can."""
     if not key:
         return "an instance key cannot be empty"
-    if "/" in key:
-        return f"instance key {key!r} contains '/'"
-    if key in (".", "..") or ".." in key:
-        return f"instance key {key!r} contains '..'"
     if any(ord(c) < 32 or ord(c) == 127 for c in key):
         return f"instance key {key!r} contains a control character"
     return None
@@ -66,3 +64,10 @@ def env_for_key(template: str, key: str) -> dict[str, str]:
 def label_of(job: str, key: str) -> str:
     """``name`` or ``name:instance``, as users address an instance (and its cgroup is named)."""
     return f"{job}:{key}" if key else job
+
+
+def escaped(label: str) -> str:
+    """An instance's label as one file name: ``%`` and ``/`` as ``%25`` and ``%2F`` (each label
+    its own name: no two collide, none is ``.``/``..`` or has a ``/``)."""
+    name = label.replace("%", "%25").replace("/", "%2F")
+    return {"": "_", ".": "%2E", "..": "%2E%2E"}.get(name, name)

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from corral.core.instances import label_of
+from corral.core.instances import escaped, label_of
 from corral.daemon.tree import environ_marks, started_by
 
 
@@ -144,7 +144,7 @@ class Cgroups:
         self._blank: dict[int, int] = {}  # pid -> looks that found its environment empty
 
     def path(self, label: str) -> str:
-        return os.path.join(self.root, label.replace("/", "%2F") or "_")
+        return os.path.join(self.root, escaped(label))
 
     def place(self, pid: int, label: str) -> None:
         """Have a child just spawned moved into the instance's cgroup, off the loop; where
