@@ -22,7 +22,7 @@ from corral.errors import CorralError
 
 #: corral's bridges (``core/bridge_jobs.py`` BRIDGES; named here so that a bridge does not
 #: load the configuration's modules).
-BRIDGES = ("devices", "network", "files")
+BRIDGES = ("devices", "network", "files", "timers", "dbus")
 
 #: A bridge's body: reports what it sees through the link, until cancelled.
 Serve = Callable[[Link], Coroutine[Any, Any, None]]

@@ -39,6 +39,9 @@ class BridgeSpec(Struct, frozen=True):
     events: frozenset[str]
     states: frozenset[str]
     watches: tuple[str, ...] = ()  # keys whose values in the conditions say what to watch
+    #: Definition fields that, set on any service, make this bridge needed (``bus_name``,
+    #: the timers' ``every``/``on_calendar``).
+    fields: tuple[str, ...] = ()
 
     @property
     def service(self) -> str:
@@ -66,6 +69,20 @@ BRIDGES: dict[str, BridgeSpec] = {
             frozenset({"path-changed"}),
             frozenset({"path-exists"}),
             watches=("FILE",),
+        ),
+        BridgeSpec(
+            "timers",
+            "corral's bridge of timers: timer JOB=... at each firing",
+            frozenset({"timer"}),
+            frozenset(),
+            fields=("every", "on_calendar"),
+        ),
+        BridgeSpec(
+            "dbus",
+            "corral's bridge of D-Bus: dbus-signal, dbus-name(...), org.corral.Manager1",
+            frozenset({"dbus-signal"}),
+            frozenset({"dbus-name"}),
+            fields=("bus_name",),
         ),
     )
 }
@@ -124,9 +141,16 @@ def _serves(spec: BridgeSpec, term: EventTerm | StateTerm) -> bool:
 
 
 def needed(definitions: Mapping[str, Definition]) -> list[BridgeSpec]:
-    """The bridges some definition uses, in a fixed order."""
+    """The bridges some definition uses, in a fixed order: by its conditions, or by a
+    field of its own that the bridge serves."""
     used = {spec.name for d, _, term in _uses(definitions) for spec in BRIDGES.values()
             if _serves(spec, term)}  # fmt: skip
+    used |= {
+        spec.name
+        for spec in BRIDGES.values()
+        for d in definitions.values()
+        if any(getattr(d, field) is not None for field in spec.fields)
+    }
     return [spec for name, spec in BRIDGES.items() if name in used]
 
 

@@ -36,7 +36,15 @@ from corral.errors import ConfigProblem
 
 #: Keys of DESIGN.md that this version does not implement yet: refused, never ignored.
 #: (``override`` is not one: the registry takes it off a table before it gets here.)
-NOT_YET: frozenset[str] = frozenset()
+NOT_YET: frozenset[str] = frozenset(
+    {
+        "every",
+        "on_calendar",
+        "persistent",
+        "random_delay",
+        "bus_name",
+    }
+)
 
 #: Keys that only mean something for a process; a state (no exec, no script) refuses them.
 PROCESS_KEYS = (
@@ -195,7 +203,10 @@ def parse_definition(
     elif "script" in values:
         main = Command(script=values["script"])
     # Started by its conditions, or per instance on demand: not by ``corral up`` by default.
-    on_demand = any(key in values for key in ("start_on", "while", "instance", "activate"))
+    on_demand = any(
+        key in values
+        for key in ("start_on", "while", "instance", "activate", "every", "on_calendar")
+    )
     accept = values.get("accept", False)
     restart = RestartPolicy()
     burst, interval = values.get("restart_limit", (restart.burst, restart.interval))
@@ -216,6 +227,7 @@ def parse_definition(
             "stop_timeout", "reload_signal", "timeout_start", "autostart", "log", "requires",
             "wants", "after", "provides", "ready_fd", "pid_file", "ready", "actions",
             "sockets", "max_connections", "fd_store_max", "watchdog", "liveness",
+            "every", "on_calendar", "persistent", "random_delay", "bus_name",
         )
         if k in values
     }  # fmt: skip

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from msgspec import Struct, field, structs
 
+from corral.core.calendar import Calendar
 from corral.core.expr import Condition
 from corral.core.graph import Graph, Node
 from corral.core.records import Policy
@@ -153,6 +154,11 @@ class Definition(Struct, frozen=True):
     fd_store_max: int = 16  # fds a notify service may keep in corral (FDSTORE=1)
     watchdog: float | None = None  # seconds within which a running main says WATCHDOG=1
     liveness: LivenessCheck | None = None
+    every: float | None = None  # a timer: fire this many seconds after the last firing
+    on_calendar: Calendar | None = None  # a timer: fire at each matching moment
+    persistent: bool = False  # a timer's firing missed while corral was down runs at start
+    random_delay: float = 0.0  # a timer fires up to this many seconds late, at random
+    bus_name: str | None = None  # D-Bus: the name it owns (type dbus: ready when it does)
     # What the state machine needs of this definition: derived from the fields above once,
     # here, and read at every step (never given: whatever is passed is replaced).
     policy: Policy = Policy()
@@ -175,6 +181,11 @@ class Definition(Struct, frozen=True):
 
     def command(self, kind: ProcessKind) -> Command | None:
         return self.main if kind is ProcessKind.MAIN else self.hooks.get(kind)
+
+    @property
+    def timer(self) -> bool:
+        """Started by its timer (``every`` or ``on_calendar``) rather than by ``up``."""
+        return self.every is not None or self.on_calendar is not None
 
     @property
     def socket_activated(self) -> bool:

@@ -49,6 +49,7 @@ class ServiceType(StrEnum):
     NOTIFY = "notify"
     FORKING = "forking"
     ONESHOT = "oneshot"
+    DBUS = "dbus"  # ready once it owns its bus_name
 
 
 class RestartMode(StrEnum):

@@ -23,6 +23,7 @@ from corral.core.scalars import signal_number as _signal_number
 from corral.core.scalars import string as _string
 from corral.core.scalars import type_name as type_name
 from corral.core.states import RestartMode, ServiceType
+from corral.core.timer_keys import PARSERS as TIMER_PARSERS
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
@@ -257,4 +258,5 @@ PARSERS: dict[str, Callable[[object], Any]] = {
     "instance": _instance_template,
     "liveness": liveness,
     **LISTEN_PARSERS,
+    **TIMER_PARSERS,
 }
