@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import posixpath
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from msgspec import Struct
 
+from corral.core import dbus_jobs, timer_jobs
 from corral.core.definition import Definition
 from corral.core.expand import UnsetVariable, expand
 from corral.core.expr import Check, EventTerm, StateTerm
@@ -177,10 +178,14 @@ def _watched_values(spec: BridgeSpec, definitions: Mapping[str, Definition]) -> 
                     yield d, key, check.key, None
 
 
-def watched(definitions: Mapping[str, Definition], bridge: str) -> dict[str, list[str]]:
-    """What a bridge is to watch: for each of its keys, the values the conditions give it
-    (absolute paths, a glob allowed in the last part), sorted; ``{}`` for a bridge that
-    reports everything it sees."""
+def watched(definitions: Mapping[str, Definition], bridge: str) -> dict[str, Any]:
+    """What a bridge is to watch. The timers and D-Bus bridges have answers of their own
+    (``timer_jobs``, ``dbus_jobs``); for the others, for each of their keys, the values the
+    conditions give it (absolute paths, a glob allowed in the last part), sorted; ``{}`` for
+    a bridge that reports everything it sees."""
+    own = _OWN_ANSWERS.get(bridge)
+    if own is not None:
+        return own(definitions)
     spec = BRIDGES.get(bridge)
     if spec is None:
         return {}
@@ -190,6 +195,12 @@ def watched(definitions: Mapping[str, Definition], bridge: str) -> dict[str, lis
             found[key].add(value)
     return {key: sorted(values) for key, values in found.items()}
 
+
+#: Bridges whose ``watched`` answer is their own module's.
+_OWN_ANSWERS: dict[str, Callable[[Mapping[str, Definition]], dict[str, Any]]] = {
+    "timers": timer_jobs.watched,
+    "dbus": dbus_jobs.watched,
+}
 
 _GLOB_CHARS = frozenset("*?[")
 
