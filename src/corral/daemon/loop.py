@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from corral.control.server import ControlServer
 from corral.core.registry import Registry, build, describe_changes
+from corral.daemon import leftovers
 from corral.daemon.cgroups import CgroupProbe
 from corral.daemon.commands import Commands
 from corral.daemon.logs import Console
@@ -124,6 +125,11 @@ class Daemon:
         health = None
         if self._health_socket is not None:
             health = await self._serve_health(self._health_socket, self.supervisor, console, began)
+        left = leftovers.find(self.state_dir, self.socket_path)
+        if left is not None:
+            await leftovers.stop(left, lambda text: console.lines("corral", [text]))
+        record = leftovers.Record(loop, self.state_dir, self.supervisor.table)
+        self.supervisor.driver.observers.append(record.changed)
         self._announce_ready()
         try:
             self.supervisor.startup()
@@ -136,6 +142,7 @@ class Daemon:
         if health is not None:
             await health.close()
         signals.close()
+        record.remove()
         if self._exit_code == 0:
             console.lines("corral", ["all services stopped; bye"])
         console.flush()
