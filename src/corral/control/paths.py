@@ -28,8 +28,9 @@ def daemon_socket(explicit: str | None, project_dir: str) -> str:
 
 
 def client_socket(explicit: str | None) -> str:
-    """--socket, else CORRAL_SOCKET, else the nearest ``.corral/control.sock`` from the
-    current directory upwards (like git finds .git), else the system socket for root."""
+    """--socket, else CORRAL_SOCKET, else the nearest ``.corral/control.sock`` of the user's
+    own (or root's) from the current directory upwards (like git finds .git), else the
+    system socket for root."""
     if explicit:
         return explicit
     if env := os.environ.get("CORRAL_SOCKET"):
@@ -37,7 +38,7 @@ def client_socket(explicit: str | None) -> str:
     here = os.getcwd()
     while True:
         candidate = os.path.join(here, STATE_DIR, SOCKET_NAME)
-        if os.path.exists(candidate):
+        if _trusted(candidate):
             return candidate
         parent = os.path.dirname(here)
         if parent == here:
@@ -46,3 +47,14 @@ def client_socket(explicit: str | None) -> str:
     if os.getuid() == 0 and os.path.exists(SYSTEM_SOCKET):
         return SYSTEM_SOCKET
     return os.path.join(os.getcwd(), STATE_DIR, SOCKET_NAME)
+
+
+def _trusted(path: str) -> bool:
+    """Whether ``path`` exists and is the user's own or root's. One that another user left
+    in a shared parent (``/tmp/.corral/``) is passed over, as git passes over a ``.git`` it
+    does not own: its daemon would answer for corral, and be believed."""
+    try:
+        owner = os.stat(path).st_uid
+    except OSError:
+        return False
+    return owner in (os.getuid(), 0)

@@ -118,6 +118,9 @@ def _parse_toml(path: str, text: str, problems: list[ConfigProblem]) -> dict[str
     except tomli.TOMLDecodeError as exc:
         problems.append(ConfigProblem(path, f"invalid TOML: {exc}", line=exc.lineno))
         return None
+    except RecursionError as exc:  # tomli's own limit: nesting past 400 levels
+        problems.append(ConfigProblem(path, f"invalid TOML: {exc}"))
+        return None
 
 
 def _layers_of(

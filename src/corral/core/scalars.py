@@ -67,7 +67,10 @@ def duration(value: object) -> float:
         else:
             raise BadValue(f'{_EXPECTED_SECONDS}, got "{value}"')
     else:
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise BadValue(f"{_EXPECTED_SECONDS}, got an integer too large") from None
     if seconds < 0 or seconds != seconds or seconds == float("inf"):
         raise BadValue(f"expected a finite number of seconds >= 0, got {value}")
     return seconds
@@ -103,12 +106,16 @@ def argv(value: object) -> tuple[str, ...]:
         )
     if not words or not words[0]:
         raise BadValue("expected a command, got an empty one")
+    if any("\0" in word for word in words):
+        raise BadValue("a command cannot hold a NUL byte (no exec can pass one)")
     return tuple(words)
 
 
 def hook(value: object) -> Command:
     """A hook or action: a string runs under ``/bin/sh -c``, a list is exec'd directly."""
     if isinstance(value, str):
+        if "\0" in value:
+            raise BadValue("a command cannot hold a NUL byte (no exec can pass one)")
         return Command(script=nonempty_string(value))
     return Command(argv=argv(value))
 

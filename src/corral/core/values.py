@@ -38,6 +38,8 @@ def _env(value: object) -> dict[str, str]:
             raise BadValue(f'"{name}" is not a valid environment variable name')
         if isinstance(raw, bool):
             env[name] = "true" if raw else "false"
+        elif isinstance(raw, str) and "\0" in raw:
+            raise BadValue(f"{name}: a value cannot hold a NUL byte (no exec can pass one)")
         elif isinstance(raw, int | float | str):
             env[name] = str(raw)
         else:

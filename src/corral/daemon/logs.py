@@ -132,10 +132,7 @@ class RotatingFile:
         self._release()
         try:
             if self.keep > 0:
-                for index in range(self.keep - 1, 0, -1):
-                    older = f"{self.path}.{index}"
-                    if os.path.exists(older):
-                        os.replace(older, f"{self.path}.{index + 1}")
+                self._shift_kept()
                 with contextlib.suppress(FileNotFoundError):  # deleted meanwhile: none to keep
                     os.replace(self.path, f"{self.path}.1")
                 self._opened()
@@ -144,6 +141,15 @@ class RotatingFile:
         except OSError:
             pass  # as a full disk: the ring still has the lines
         self._size = 0
+
+    def _shift_kept(self) -> None:
+        """NAME.1 to NAME.2 and on, as far as they run without a gap (NAME.keep dropped):
+        a stat per file, not per number up to ``keep``, which a config may make 10**12."""
+        found = 0
+        while found < self.keep and os.path.exists(f"{self.path}.{found + 1}"):
+            found += 1
+        for index in range(min(found, self.keep - 1), 0, -1):
+            os.replace(f"{self.path}.{index}", f"{self.path}.{index + 1}")
 
     def close(self) -> None:
         self._release()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -91,9 +92,23 @@ def read_sources(
     return texts
 
 
+#: The largest config file read: past it, a file is refused rather than read into memory.
+MAX_SOURCE_SIZE = 16 * 1024 * 1024
+
+
 def _read(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
+    """A source's text. Only a regular file is read: a FIFO would block the read (and a
+    reload, the daemon's loop) for ever, a device such as /dev/zero would fill the memory;
+    opened without blocking, so that a FIFO is told apart, not waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("not a regular file")
+        data = handle.read(MAX_SOURCE_SIZE + 1)
+    if len(data) > MAX_SOURCE_SIZE:
+        raise OSError(f"larger than {MAX_SOURCE_SIZE} bytes")
+    return data.decode("utf-8")
 
 
 def _to_stderr(line: str) -> None:

@@ -134,6 +134,9 @@ def spawn(
         argv = command_argv(command, env, main_script=main_script)
     except KeyError as exc:
         raise SpawnError(str(exc)) from None
+    unspawnable = _unspawnable(argv, env)
+    if unspawnable is not None:
+        raise SpawnError(unspawnable)
     cwd = os.path.expanduser(definition.cwd) if definition.cwd else None
     plain = cwd is None and definition.user is None and definition.group is None
     if handed is not None and not handed.empty:
@@ -152,6 +155,20 @@ def spawn(
         raise SpawnError(str(exc)) from None
     popen.returncode = 0  # collected by the reaper, never by Popen's own polling
     return Child(popen.pid, popen.pid)
+
+
+def _unspawnable(argv: list[str], env: Mapping[str, str]) -> str | None:
+    """What exec cannot take (posix_spawn and Popen raise ValueError, past every spawn
+    path's handling): a NUL byte in an argument or a variable, a variable name that is
+    empty or holds '='."""
+    if any("\0" in word for word in argv):
+        return f"{argv[0]!r}: an argument holds a NUL byte"
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key:
+            return f"{key!r} cannot be the name of an environment variable"
+        if "\0" in value:
+            return f"environment variable {key} holds a NUL byte"
+    return None
 
 
 def _spawn_handed(

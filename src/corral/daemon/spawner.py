@@ -51,7 +51,7 @@ class Spawner:
 
     def __init__(self) -> None:
         self._requests: queue.SimpleQueue[_Request] = queue.SimpleQueue()
-        self._results: queue.SimpleQueue[int | OSError] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[int | Exception] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._proc_fd = ""  # "/proc/<corral as /proc sees it>/fd/"
         self.broken = False  # could not start: spawn in place
@@ -88,7 +88,7 @@ class Spawner:
             opened[source] = target
         self._requests.put((program, argv, env, actions, sigdef))
         result = self._results.get()
-        if isinstance(result, OSError):
+        if isinstance(result, Exception):
             raise result
         return result
 
@@ -124,7 +124,7 @@ class Spawner:
                     program, argv, env, file_actions=actions, setpgroup=0,
                     setsigdef=sigdef, setsigmask=(),
                 )  # fmt: skip
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # a ValueError too: else the loop waits for ever
                 results.put(exc)
                 continue
             results.put(pid)
@@ -156,6 +156,6 @@ def spawn_through(
     user sees: the thread's could come from its reopening of the pipe ends)."""
     if not _spawner.wanted(newest_fd):
         return None
-    with contextlib.suppress(OSError, RuntimeError):
+    with contextlib.suppress(OSError, RuntimeError, ValueError):
         return _spawner.spawn(program, argv, env, fds, sigdef)
     return None
