@@ -28,8 +28,8 @@ from corral.core.expr import (
     names_in,
     parse_events,
     parse_states,
-    render,
 )
+from corral.core.expr_text import render
 from tests.core.test_operators import Tree, conditions, text_of
 
 

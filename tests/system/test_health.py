@@ -362,6 +362,8 @@ def test_an_idle_daemon_with_health_uses_no_cpu(corral: Corral, port: int) -> No
     assert get(port, "/readyz")[0] == 200
     assert corral.process is not None
     pid = corral.process.pid
+    record = corral.root / ".corral" / "processes"  # corral's own record, written once
+    wait_until(record.exists, 10, "corral's record of its processes")
     time.sleep(0.5)  # the connections' last callbacks
     before = _cpu_ns(pid)
     time.sleep(3)  # the window measured: nothing happens in it, by design

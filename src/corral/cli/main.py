@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from corral.cli import arguments, colour_for, completion, leading_socket, said, shell, tui
+from corral.cli import arguments, colour_for, completion, leading_socket, said, shell, timers, tui
 from corral.cli import convert as convert_cli
 from corral.cli.address import parse_targets
 from corral.control.paths import client_socket
@@ -303,6 +303,11 @@ COMMANDS: dict[str, tuple[Command, str, Callable[[argparse.ArgumentParser], None
     ),
     "events": (cmd_events, "show the event stream (-f: follow it)", arguments.events_args),
     "config": (cmd_config, "check, reload or show the configuration", arguments.config_args),
+    "trigger": (
+        timers.cmd_trigger,
+        "run a timer's job now, as if its timer fired",
+        timers.trigger_args,
+    ),
     "completion": (
         completion.cmd_completion,
         "print a completion script for bash, zsh or fish",

@@ -46,6 +46,10 @@ COMMANDS: dict[str, frozenset[str]] = {
     "state": frozenset({"source", "states", "replace"}),
     # What a bridge is to watch (the files bridge: the paths the conditions name).
     "watched": frozenset({"source", "follow"}),
+    # Run a timer's job now, as if its timer fired (``corral trigger``).
+    "trigger": frozenset({"name", "wait"}),
+    # The timers bridge's last and next firing of each timer, for ``status``.
+    "schedule": frozenset({"source", "timers"}),
 }
 
 
@@ -61,6 +65,8 @@ REQUIRED: dict[str, frozenset[str]] = {
     "watched": frozenset({"source"}),
     "emit": frozenset({"event"}),
     "config_show": frozenset({"name"}),
+    "trigger": frozenset({"name"}),
+    "schedule": frozenset({"source", "timers"}),
 }
 
 
@@ -101,6 +107,8 @@ class StatusRow(msgspec.Struct):
     error: str | None
     status_text: str | None
     done: bool = False  # a oneshot that exited 0: running with no process (the table: done)
+    last_run: float | None = None  # a timer job: when it last fired (epoch seconds)
+    next_run: float | None = None  # a timer job: when it fires next (epoch seconds)
 
 
 _decoder = msgspec.json.Decoder()
@@ -241,6 +249,18 @@ def _check_states(cmd: str, value: object) -> None:
         _check_env(cmd, state.get("env", {}))
 
 
+def _check_timers(cmd: str, value: object) -> None:
+    """``{NAME: {"last_run": seconds or null, "next_run": seconds or null}}``."""
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{cmd}: 'timers' maps names to {{last_run, next_run}}")
+    for runs in value.values():
+        if not isinstance(runs, dict) or set(runs) - {"last_run", "next_run"}:
+            raise ProtocolError(f"{cmd}: a timer's entry has only last_run and next_run")
+        for when in runs.values():
+            if when is not None and (isinstance(when, bool) or not isinstance(when, int | float)):
+                raise ProtocolError(f"{cmd}: last_run and next_run are epoch seconds, or null")
+
+
 def _check_lines(cmd: str, value: object) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ProtocolError(f"{cmd}: 'lines' must be an integer >= 0, or null")
@@ -267,4 +287,5 @@ _CHECKS = {
     "source": _check_string("source"),
     "replace": _check_bool("replace"),
     "states": _check_states,
+    "timers": _check_timers,
 }

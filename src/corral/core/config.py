@@ -15,6 +15,7 @@ from typing import Any
 
 from msgspec import structs
 
+from corral.core import dbus_jobs
 from corral.core.definition import (
     ACCEPT_INSTANCE,
     DEFAULT_START_GRACE,
@@ -30,21 +31,14 @@ from corral.core.instances import variables_of
 from corral.core.listen import key_problems, shared_sockets
 from corral.core.restart import RestartPolicy
 from corral.core.states import ProcessKind, ServiceType
+from corral.core.timer_keys import problems as timer_problems
 from corral.core.values import ENV_NAME as ENV_NAME
 from corral.core.values import PARSERS, SERVICE_NAME, BadValue, names, type_name
 from corral.errors import ConfigProblem
 
 #: Keys of DESIGN.md that this version does not implement yet: refused, never ignored.
 #: (``override`` is not one: the registry takes it off a table before it gets here.)
-NOT_YET: frozenset[str] = frozenset(
-    {
-        "every",
-        "on_calendar",
-        "persistent",
-        "random_delay",
-        "bus_name",
-    }
-)
+NOT_YET: frozenset[str] = frozenset()
 
 #: Keys that only mean something for a process; a state (no exec, no script) refuses them.
 PROCESS_KEYS = (
@@ -185,7 +179,9 @@ def parse_definition(
     if "ready_fd" in values and service_type is not ServiceType.SIMPLE:
         problem(f'ready_fd is for type "simple"; type "{service_type}" has its own readiness',
                 "ready_fd")  # fmt: skip
-    for message, key in key_problems(values, table):
+    for message, key in [*key_problems(values, table), *timer_problems(values, table)]:
+        problem(message, key)
+    for message, key in dbus_jobs.definition_problems(values, "exec" in table or "script" in table):
         problem(message, key)
     is_state = "exec" not in table and "script" not in table
     if is_state:
@@ -338,7 +334,7 @@ def activation_problems(definitions: Mapping[str, Definition], graph: Graph) -> 
     on an instantiated service (which instance?), an instance key that nothing would ever
     give a value. ``graph`` may know more services than ``definitions`` (ones whose own
     keys have errors): those are names that exist, but tell nothing more."""
-    problems = shared_sockets(definitions)
+    problems = shared_sockets(definitions) + dbus_jobs.problems(definitions)
     for name, d in definitions.items():
         problems += while_problems(name, d.while_, graph)
         for edge in ("requires", "wants", "after"):

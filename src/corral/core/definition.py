@@ -211,6 +211,7 @@ POLICY_FIELDS = frozenset({
     "source", "description", "restart", "stop_signal", "stop_timeout", "reload_signal",
     "timeout_start", "start_grace", "autostart", "log", "requires", "wants", "after",
     "provides", "actions", "start_on", "stop_on", "while_", "max_connections", "fd_store_max",
+    "every", "on_calendar", "persistent", "random_delay",
 })  # fmt: skip
 
 #: How a field is spelled in the config, where that differs.

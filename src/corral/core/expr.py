@@ -328,12 +328,20 @@ def _countable(check: Check, column: int, written: str) -> None:
 
 def parse_events(text: str) -> Node:
     """A ``start_on``/``stop_on`` condition."""
-    return _Parser(text, states=False).parse()
+    return _parsed(text, states=False)
 
 
 def parse_states(text: str) -> Node:
     """A ``while`` condition."""
-    return _Parser(text, states=True).parse()
+    return _parsed(text, states=True)
+
+
+def _parsed(text: str, states: bool) -> Node:
+    """The parser recurses once per parenthesis: past Python's limit, an error like any."""
+    try:
+        return _Parser(text, states=states).parse()
+    except RecursionError:
+        raise ExprError("parentheses nested too deeply", 1) from None
 
 
 class Condition(Struct, frozen=True):
@@ -372,28 +380,3 @@ def names_in(node: Node) -> list[str]:
 
     walk(node)
     return found
-
-
-def render(node: Node) -> str:
-    """The condition as text that parses back to the same tree."""
-    if isinstance(node, EventTerm | StateTerm):
-        checks = [
-            "|".join(c.globs)
-            if c.key is None
-            else f"{c.key}{'!=' if c.negate else '='}" + "|".join(c.globs)
-            for c in node.checks
-        ]
-        if isinstance(node, EventTerm):
-            return " ".join([node.name, *checks])
-        term = f"{node.name}({','.join(checks)})" if checks else node.name
-        if node.need is None:
-            return term
-        return f"all {term}" if node.need == "all" else f"{node.need} of {term}"
-    if isinstance(node, And):
-        return f"{_group(node.left, Or)} and {_group(node.right, Or | And)}"
-    return f"{render(node.left)} or {_group(node.right, Or)}"
-
-
-def _group(node: Node, kinds: object) -> str:
-    text = render(node)
-    return f"({text})" if isinstance(node, kinds) else text  # type: ignore[arg-type]

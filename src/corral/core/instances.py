@@ -70,4 +70,4 @@ def escaped(label: str) -> str:
     """An instance's label as one file name: ``%`` and ``/`` as ``%25`` and ``%2F`` (each label
     its own name: no two collide, none is ``.``/``..`` or has a ``/``)."""
     name = label.replace("%", "%25").replace("/", "%2F")
-    return {"": "_", ".": "%2E", "..": "%2E%2E"}.get(name, name)
+    return {"": "%", ".": "%2E", "..": "%2E%2E"}.get(name, name)  # % alone: no label gives it

@@ -132,10 +132,13 @@ class Walk:
 
     def _enter_running(self) -> None:
         self._cancel_timer()
-        self._set(ready=True, ready_since=self.now, error="", failed_checks=0)
-        self._emit(fx.Emit("started", self._lifecycle_env(False)))
         main_gone = self.policy.has_main and not self.inst.main_alive
-        if main_gone and self.policy.type is not ServiceType.ONESHOT:
+        died = main_gone and self.policy.type is not ServiceType.ONESHOT
+        # A main that died while post-start ran never came up: its try counts as unready.
+        ready_since = None if died else self.now
+        self._set(ready=True, ready_since=ready_since, error="", failed_checks=0)
+        self._emit(fx.Emit("started", self._lifecycle_env(False)))
+        if died:
             self._main_ended()  # it died while post-start ran
         else:
             self._arm_watchdog()

@@ -15,6 +15,12 @@ holds for each set of variables the world said holds.
 corral's own bridges (``core/bridge_jobs.py``) are services the configuration makes for
 itself: one that a reload removed (no definition uses it any more) is stopped here, where
 a user's removed service would be left to run until stopped.
+
+A timer's firing is the event ``timer JOB=NAME`` (from the timers bridge, ``corral trigger``
+or ``corral emit``): it starts NAME, a timer job, whatever its ``autostart``. A oneshot that
+is done (running with no process) runs again: it is stopped, and started once the stop has
+been applied (``reconcile``), which the machine makes one restart of it. A job still running
+from its last start is left alone, and that said in its log.
 """
 
 from __future__ import annotations
@@ -27,12 +33,16 @@ from corral.core.evaluate import Event, Holding, Progress, advance, bindings, pi
 from corral.core.gates import is_up
 from corral.core.instances import InstanceError, instance_key, variables_of
 from corral.core.records import Instance
-from corral.core.states import Goal
+from corral.core.states import Goal, ServiceType, State
 from corral.daemon.runtime import Job, Runtime
 from corral.daemon.table import Complain, InstanceTable
+from corral.errors import OperationFailed
 
 #: The lifecycle events that hold their instance until what they start or stop settles.
 HOLDING_EVENTS = ("starting", "stopping")
+
+#: A timer's firing: ``timer JOB=NAME`` starts NAME (DESIGN.md, "Timers").
+TIMER_EVENT = "timer"
 
 #: Instances to start (with the environment that starts them) and instances to stop.
 Changes = tuple[list[tuple[Runtime, dict[str, str]]], list[Runtime]]
@@ -58,6 +68,9 @@ class Activation:
         #: States the world holds: name -> key -> variables (``world.py`` keeps them).
         self._outside: dict[str, dict[str, Mapping[str, str]]] = {}
         self.dirty: dict[str, None] = {}  # while jobs to look at once no input is queued
+        self._timers: frozenset[str] = frozenset()  # the jobs with a timer
+        #: Done oneshots a firing stopped, to start again once the stop is applied.
+        self._reruns: dict[str, Runtime] = {}
         #: Whether any ``start_on``/``stop_on`` mentions a holding lifecycle event (``starting``,
         #: ``stopping``); if none does, those events hold nobody but by dependencies.
         self.holds_heard = False
@@ -94,6 +107,11 @@ class Activation:
         self.holds_heard = any(
             event in index for event in HOLDING_EVENTS for index in (self._start_on, self._stop_on)
         )
+        self._timers = frozenset(
+            name
+            for name, job in self._table.jobs.items()
+            if job.definition.timer and not job.removed
+        )
         for told in self.on_index:
             told()
 
@@ -125,8 +143,8 @@ class Activation:
                 continue
             why = f'start_on "{condition.text}"'
             rt = table.instance_for(job, fired, why, self._complain)
-            if rt is not None and rt.inst.goal is Goal.STOP:
-                starts.append((rt, fired))
+            if rt is not None and (rt.inst.goal is Goal.STOP or done(rt)):
+                starts.append((rt, fired))  # a done oneshot runs again (DESIGN.md "Oneshot")
         for name in self._stop_on.get(event.name, ()):
             for rt in self._stop_candidates(table.jobs[name], event):
                 condition = rt.definition.stop_on
@@ -137,7 +155,40 @@ class Activation:
                 )
                 if fired is not None:
                     stops.append(rt)
+        if event.name == TIMER_EVENT:
+            self._timer_fired(dict(event.env).get("JOB", ""), starts, stops)
         return starts, stops
+
+    def _timer_fired(
+        self, name: str, starts: list[tuple[Runtime, dict[str, str]]], stops: list[Runtime]
+    ) -> None:
+        """Start a timer's job, or run it again if it is a done oneshot."""
+        table = self._table
+        if name not in self._timers or table.shutting_down:
+            return
+        job = table.jobs[name]
+        rt = job.instances[""]
+        if rt.inst.goal is Goal.STOP:
+            starts.append((rt, {}))
+        elif done(rt):
+            stops.append(rt)
+            self._reruns[name] = rt
+            self.dirty[name] = None
+        else:
+            self._complain(job, "its timer fired while it still runs: this firing is skipped")
+
+    def timer_job(self, job: Job) -> Runtime:
+        """The instance a firing of ``job``'s timer would run now (``corral trigger``);
+        OperationFailed where it would run nothing."""
+        name = job.definition.name
+        if name not in self._timers:
+            raise OperationFailed(
+                f"{name} has no timer (every or on_calendar); start it with corral start"
+            )
+        rt = job.instances[""]
+        if rt.inst.goal is Goal.START and not done(rt):
+            raise OperationFailed(f"{name} still runs from its last start; not run again")
+        return rt
 
     def _stop_candidates(self, job: Job, event: Event) -> Iterable[Runtime]:
         """The instances an event may stop: where the job's ``stop_on`` pins the instance's
@@ -181,7 +232,22 @@ class Activation:
             self.dirty[job] = None
 
     def reconcile(self, name: str) -> Changes:
-        """Compare where a ``while`` job's condition holds now with where it held before."""
+        """Compare where a ``while`` job's condition holds now with where it held before;
+        start again a done oneshot that its timer's firing stopped."""
+        starts, stops = self._reconcile_while(name)
+        rerun = self._reruns.pop(name, None)
+        job = self._table.jobs.get(name)
+        if (
+            rerun is not None
+            and job is not None
+            and job.instances.get("") is rerun
+            and rerun.inst.goal is Goal.STOP
+            and not self._table.shutting_down
+        ):
+            starts.append((rerun, {}))
+        return starts, stops
+
+    def _reconcile_while(self, name: str) -> Changes:
         table = self._table
         job = table.jobs.get(name)
         if job is not None and job.removed and bridge_of(name) is not None:
@@ -238,6 +304,16 @@ class Activation:
             held = [(key, rt.variables) for key, rt in job.instances.items() if is_up(rt.inst)]
             self._held[job.definition.name] = held
         return held
+
+
+def done(rt: Runtime) -> bool:
+    """A oneshot whose process exited 0: running, with no process (DESIGN.md, "Oneshot")."""
+    inst = rt.inst
+    return (
+        rt.definition.type is ServiceType.ONESHOT
+        and inst.state is State.RUNNING
+        and not inst.main_alive
+    )
 
 
 def _same_stop(a: Definition, b: Definition) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,12 +18,14 @@ from corral.control.protocol import Request, encoded
 from corral.control.server import Connection
 from corral.control.table import StatusTable, status_table
 from corral.core.expr import EVENT_NAME
-from corral.core.records import Instance, signal_name
+from corral.core.records import signal_name
 from corral.core.registry import Registry
 from corral.core.states import Goal, ServiceType, State
 from corral.core.values import ENV_NAME
+from corral.daemon.activation import TIMER_EVENT
 from corral.daemon.logs import LogLine, ServiceLog
-from corral.daemon.runtime import Runtime, Target, label, settled
+from corral.daemon.runtime import Runtime, Target, label, settled, stopped
+from corral.daemon.status_view import TimerRuns
 from corral.daemon.supervisor import Supervisor
 from corral.daemon.targets import expand, named, targets_of
 from corral.daemon.waits import Progress, Watch
@@ -48,6 +51,7 @@ class Commands:
         self._registry = registry
         self._table = StatusTable()
         self._json_of: tuple[object, object] = ((), None)  # the kept rows, and their JSON
+        self._runs = TimerRuns()  # last_run and next_run of the timer jobs
 
     async def __call__(self, request: Request, connection: Connection) -> Any:
         method = getattr(self, "cmd_" + request.cmd)
@@ -68,7 +72,7 @@ class Commands:
         colour: bool = False,
     ) -> Any:
         chosen = [named(name) for name in names or ()] + targets_of(targets or [])
-        rows = self.supervisor.status(chosen)
+        rows = self._runs.lay_over(self.supervisor.status(chosen))
         if not table:
             if chosen:
                 return rows
@@ -108,6 +112,23 @@ class Commands:
             goal = Goal.START if verb == "start" else Goal.STOP
             runtimes = sup.set_goal(expand(sup, targets, goal), goal)
         return await self._waited(runtimes, verb, wait, connection if progress else None)
+
+    async def cmd_trigger(self, connection: Connection, name: str, wait: bool = True) -> Any:
+        """Run a timer's job now, as if its timer fired; wait as a start does."""
+        sup = self.supervisor
+        if sup.shutting_down:
+            raise OperationFailed("corral is shutting down")
+        rt = sup.activation.timer_job(sup.job(name, starting=True))
+        sup.emit(TIMER_EVENT, {"JOB": rt.inst.job})
+        self._runs.ran(rt.inst.job, time.time())
+        return await self._waited([rt], "start", wait, None)
+
+    async def cmd_schedule(
+        self, connection: Connection, source: str, timers: dict[str, Any]
+    ) -> Any:
+        """The timers bridge's last and next firing of each timer, for ``status``."""
+        self._runs.report(timers)
+        return None
 
     async def cmd_destroy(self, connection: Connection, targets: list[dict[str, Any]]) -> Any:
         runtimes = self.supervisor.destroy(targets_of(targets))
@@ -181,9 +202,9 @@ class Commands:
         service's); ``name``/``instance``/``env`` is protocol 1's form of one target."""
         if name is not None:
             targets = [{"name": name, "instance": instance, "env": env or {}}]
-        sources = self._log_sources(targets_of(targets or []))
+        sources = _log_sources(self.supervisor, targets_of(targets or []))
         merged = heapq.merge(
-            *(_tail(log, keys, lines) for log, keys in sources.items()), key=_line_time
+            *(_tail(log, keys, lines) for log, keys in sources.items()), key=lambda line: line.time
         )
         backlog = list(merged)
         if lines is not None:
@@ -192,30 +213,9 @@ class Commands:
         if not follow:
             return shown
 
-        def follower_of(keys: frozenset[str] | None) -> Callable[[LogLine], None]:
-            def follower(line: LogLine) -> None:
-                if keys is None or line.instance in keys:
-                    connection.send({"log": line.as_dict()})
-
-            return follower
-
-        followed = [(log.followers, follower_of(keys)) for log, keys in sources.items()]
+        followed = [(log.followers, _log_follower(connection, k)) for log, k in sources.items()]
         await _follow(connection, shown, followed)
         return None
-
-    def _log_sources(self, targets: list[Target]) -> dict[ServiceLog, frozenset[str] | None]:
-        """Each log to read, with the instance keys wanted of it (None: every instance)."""
-        sup = self.supervisor
-        if not targets:
-            return {sup.log_of(name): None for name in sup.jobs}
-        sources: dict[ServiceLog, frozenset[str] | None] = {}
-        for target in targets:
-            log = sup.log_of(target.name)
-            bare = target.instance is None and not target.env
-            key = None if bare else sup.key_of(target)
-            keys = sources.get(log, frozenset())
-            sources[log] = None if key is None or keys is None else keys | {key}
-        return sources
 
     async def cmd_action(
         self,
@@ -274,8 +274,10 @@ class Commands:
         for key in env or {}:
             if not ENV_NAME.match(key):
                 raise UsageError(f"{key!r} is not a valid variable name")
-        starts, stops = self.supervisor.emit(event, env or {})
-        started = [rt for rt, _ in starts]
+        starts, stopping = self.supervisor.emit(event, env or {})
+        # A stop already turned into a start (a done oneshot a timer runs again) is a start.
+        started = [rt for rt, _ in starts] + [rt for rt in stopping if rt.inst.goal is Goal.START]
+        stops = [rt for rt in stopping if rt.inst.goal is Goal.STOP]
 
         def reply() -> dict[str, Any]:
             return {
@@ -285,7 +287,7 @@ class Commands:
 
         if not wait:
             return reply()
-        await asyncio.gather(*(self.supervisor.until(rt, _stopped) for rt in stops))
+        await asyncio.gather(*(self.supervisor.until(rt, stopped) for rt in stops))
         outcomes = await asyncio.gather(*(self.supervisor.until(rt, settled) for rt in started))
         failed = [rt for rt, ok in zip(started, outcomes, strict=True) if not ok]
         if failed:
@@ -325,15 +327,33 @@ class Commands:
         return None
 
 
+def _log_sources(sup: Supervisor, targets: list[Target]) -> dict[ServiceLog, frozenset[str] | None]:
+    """Each log to read, with the instance keys wanted of it (None: every instance)."""
+    if not targets:
+        return {sup.log_of(name): None for name in sup.jobs}
+    sources: dict[ServiceLog, frozenset[str] | None] = {}
+    for target in targets:
+        log = sup.log_of(target.name)
+        bare = target.instance is None and not target.env
+        key = None if bare else sup.key_of(target)
+        keys = sources.get(log, frozenset())
+        sources[log] = None if key is None or keys is None else keys | {key}
+    return sources
+
+
+def _log_follower(connection: Connection, keys: frozenset[str] | None) -> Callable[[LogLine], None]:
+    def follower(line: LogLine) -> None:
+        if keys is None or line.instance in keys:
+            connection.send({"log": line.as_dict()})
+
+    return follower
+
+
 def _tail(log: ServiceLog, keys: frozenset[str] | None, count: int | None) -> list[LogLine]:
     if keys is None or len(keys) == 1:
         return log.tail(count, None if keys is None else next(iter(keys)))
     lines = [ln for ln in log.tail(None) if ln.instance in keys]
     return lines if count is None else lines[-count:] if count else []
-
-
-def _line_time(line: LogLine) -> float:
-    return line.time
 
 
 def _ready(inst: Any) -> bool | None:
@@ -342,10 +362,6 @@ def _ready(inst: Any) -> bool | None:
     if inst.goal is Goal.STOP and inst.state in (State.WAITING, State.FAILED):
         return False
     return None
-
-
-def _stopped(inst: Instance) -> bool | None:
-    return True if inst.state in (State.WAITING, State.FAILED) else None
 
 
 async def _follow(

@@ -24,7 +24,7 @@ from corral.core.evaluate import Progress
 from corral.core.machine import step
 from corral.core.records import Instance
 from corral.core.states import Goal, ProcessKind, ServiceType, State
-from corral.daemon.activation import Activation, Changes
+from corral.daemon.activation import Activation, Changes, done
 from corral.daemon.journal import Journal
 from corral.daemon.ordering import Ordering
 from corral.daemon.runtime import Predicate, Runtime
@@ -150,7 +150,7 @@ class Driver:
         for rt, env in starts:
             self._table.prepare_start(rt, env)
         self.feed_all(
-            [(rt, ins.SetGoal(Goal.START)) for rt, _ in starts]
+            [(rt, ins.Restart() if done(rt) else ins.SetGoal(Goal.START)) for rt, _ in starts]
             + [(rt, ins.SetGoal(Goal.STOP)) for rt in stops]
         )
 

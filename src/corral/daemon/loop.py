@@ -96,7 +96,9 @@ class Daemon:
         become_subreaper()
         console = Console(sys.stdout.fileno(), colour=_colour(sys.stdout))
         await console.open()
-        env = dict(os.environ)
+        # corral's own settings (CORRAL_WATCH, CORRAL_SPAWNER_FDS...) are not its services'
+        # business: a process gets CORRAL_JOB, CORRAL_INSTANCE, CORRAL_SOCKET (DESIGN.md).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
         env["CORRAL_SOCKET"] = self.socket_path
         cgroups = None if probe is None else probe.cgroups(self.socket_path, loop)
         self.supervisor = Supervisor(

@@ -8,6 +8,13 @@ is followed by the ``ready`` probe, where one is given. While the process runs, 
 socket also carries ``WATCHDOG=1``, ``RELOADING=1`` (``reloads.py``) and the fds it hands
 corral (``FDSTORE=1``, kept in its fd store), and its ``liveness`` probe runs
 (``liveness.py``).
+
+``type = "dbus"``: the world says when its ``bus_name`` has an owner (the D-Bus bridge's
+``dbus-name`` state, through ``world.py``, which tells :meth:`ReadyWatch.world_reported`).
+Only a report that comes after the main process was launched counts: a name held at that
+moment is someone else's (or the last process's, whose release is still on its way). A
+running instance whose name loses its owner keeps running (a bus that restarts drops every
+name, and a service that reconnects takes its name again); its log says so.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from corral.core import inputs as ins
 from corral.core.definition import Command
@@ -32,6 +39,9 @@ from corral.daemon.reloads import ReloadWait
 from corral.daemon.runtime import Readiness, Runtime, label
 from corral.daemon.spawn import SpawnError
 from corral.daemon.table import InstanceTable
+
+#: The world's state that says a D-Bus name has an owner (the D-Bus bridge reports it).
+BUS_NAME_STATE = "dbus-name"
 
 Feed = Callable[[Runtime, ins.Input], None]
 #: Makes ``pid`` the instance's main process (``MAINPID=``, a pid file).
@@ -56,6 +66,8 @@ class ReadyWatch:
         self._cgroups = cgroups
         self._feed = feed
         self._adopt = adopt
+        #: bus_name -> the instance of the service that owns it, from its last launch.
+        self._bus_names: dict[str, Runtime] = {}
 
     def channels_for(self, rt: Runtime) -> Readiness:
         """What listens for a main process about to be launched: a notify socket for
@@ -68,6 +80,8 @@ class ReadyWatch:
             )
         elif definition.ready_fd is not None:
             readiness.pipe = ReadyPipe(self._loop, lambda: self.protocol_ready(rt))
+        if definition.bus_name is not None:
+            self._bus_names[definition.bus_name] = rt
         if definition.liveness is not None:
             readiness.liveness = LivenessProbe(
                 self._loop,
@@ -77,6 +91,23 @@ class ReadyWatch:
                 due=lambda: rt.inst.state is State.RUNNING,
             )
         return readiness
+
+    def world_reported(self, name: str, env: Mapping[str, str], holds: bool) -> None:
+        """A bridge's report (``World.reports``): a ``dbus-name`` that got an owner makes
+        the spawned ``type = "dbus"`` instance that waits for it ready."""
+        if name != BUS_NAME_STATE:
+            return
+        rt = self._bus_names.get(env.get("NAME", ""))
+        if rt is None:
+            return
+        inst = rt.inst
+        if not holds:
+            if inst.state is State.RUNNING and inst.main_alive:
+                self._journal.say(rt, f"{rt.definition.bus_name} has no owner now")
+            return
+        waiting = inst.state is State.SPAWNED and inst.main_alive and not inst.ready
+        if waiting and rt.definition.type is ServiceType.DBUS:
+            self.protocol_ready(rt)
 
     def _alive(self, rt: Runtime, ok: bool, detail: str) -> None:
         """A liveness answer: each failure counts, and a pass only after failures (a pass

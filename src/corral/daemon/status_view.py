@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+
+from msgspec import structs
 
 from corral.control.protocol import StatusRow
 from corral.core.records import Instance, signal_name
@@ -87,6 +89,55 @@ class StatusView:
         if abs(offset - self._offset) > 0.001:
             self._offset = offset
         return self._offset
+
+
+class TimerRuns:
+    """``last_run`` and ``next_run`` of the timer jobs, laid over the status rows.
+
+    The timers bridge knows its schedule and reports it (the ``schedule`` request) after
+    each firing and each change; ``corral trigger`` runs a job too. The rows of the other
+    services pass unchanged, and a kept list of rows gives the same list back while no
+    report came, so the kept status stays kept."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, tuple[float | None, float | None]] = {}
+        self._laid: tuple[list[StatusRow], list[StatusRow]] | None = None
+
+    def report(self, timers: Mapping[str, Mapping[str, float | None]]) -> None:
+        """The bridge's whole schedule: each timer's last and next firing."""
+        ran = {name: last for name, (last, _) in self._runs.items()}
+        self._runs = {
+            name: (_later(runs.get("last_run"), ran.get(name)), runs.get("next_run"))
+            for name, runs in timers.items()
+        }
+        self._laid = None
+
+    def ran(self, name: str, when: float) -> None:
+        """``corral trigger`` ran ``name``'s job at ``when``."""
+        _, next_run = self._runs.get(name, (None, None))
+        self._runs[name] = (when, next_run)
+        self._laid = None
+
+    def lay_over(self, rows: list[StatusRow]) -> list[StatusRow]:
+        """The rows, with ``last_run``/``next_run`` on those of timer jobs."""
+        runs = self._runs
+        if not runs:
+            return rows
+        laid = self._laid
+        if laid is not None and laid[0] is rows:
+            return laid[1]
+        over = [
+            structs.replace(row, last_run=runs[row.name][0], next_run=runs[row.name][1])
+            if row.name in runs
+            else row
+            for row in rows
+        ]
+        self._laid = (rows, over)
+        return over
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _rows_of(job: Job) -> Iterable[Runtime]:

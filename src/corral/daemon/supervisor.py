@@ -74,6 +74,8 @@ class Supervisor:
             may_respawn_early=self._may_respawn_early,
         )  # fmt: skip
         driver.connect(self.processes, self.world.emit, self._came_to_rest)
+        # type = "dbus": ready once a bridge says its bus_name has an owner (ready_watch.py).
+        self.world.reports[self.processes.ready.world_reported] = None
         self._view = StatusView(table, clock)
 
     # -- what the rooms need of each other -----------------------------------------------

@@ -56,6 +56,8 @@ def _readiness(rt: Runtime, inst: Instance) -> str:
     first = ""
     if definition.type is ServiceType.NOTIFY:
         first = "notify READY=1"
+    elif definition.type is ServiceType.DBUS:
+        first = f"bus name {definition.bus_name}"
     elif definition.ready_fd is not None:
         first = f"ready_fd {definition.ready_fd}"
     if probe is None:

@@ -16,6 +16,11 @@ input is queued.
 A bridge that watches only what the conditions name (the files bridge: their ``FILE=``
 values) asks here what that is (``watched``), and follows it: each of ``watchers`` is told
 after a reload, and sends the bridge the new list if it changed.
+
+What a bridge reports is also told, as it comes, to each of ``reports`` (name, variables,
+holds): readiness that the world decides (``type = "dbus"``: its ``bus_name`` got an owner,
+``ready_watch.py``) hears each report, not only changes of what holds, so that a name taken
+by a new owner counts even where the old owner's release was never seen.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ EVENT_HISTORY = 1000
 
 #: An event as recorded and streamed: ``{"time", "name", "env"}``.
 Record = dict[str, object]
+
+#: Told of each state a bridge reports: its name, its variables, and whether it holds.
+Report = Callable[[str, Mapping[str, str], bool], None]
 
 
 def checked_states(
@@ -79,6 +87,8 @@ class World:
         self._states: dict[str, dict[str, dict[str, Mapping[str, str]]]] = {}
         #: Told after each reload (``watched`` streams to the bridges).
         self.watchers: dict[Callable[[], None], None] = {}
+        #: Told of each state a bridge reports (see the module's docstring).
+        self.reports: dict[Report, None] = {}
         activation.on_index.append(self._reindexed)
 
     def emit(self, name: str, env: Mapping[str, str]) -> Changes:
@@ -100,6 +110,7 @@ class World:
             states[key] = dict(env)
         else:
             states.pop(key, None)
+        self._tell(name, env, holds)
         self._publish([name])
 
     def replace(self, source: str, states: Iterable[tuple[str, Mapping[str, str]]]) -> None:
@@ -109,6 +120,14 @@ class World:
         for name, env in states:
             fresh.setdefault(name, {})[state_key(env)] = dict(env)
         self._states[source] = fresh
+        if self.reports:
+            for name, old in before.items():
+                for key, env in old.items():
+                    if key not in fresh.get(name, {}):
+                        self._tell(name, env, False)
+            for name, new in fresh.items():
+                for env in new.values():
+                    self._tell(name, env, True)
         self._publish({*before, *fresh})
 
     def holding(self, name: str) -> dict[str, Mapping[str, str]]:
@@ -136,6 +155,10 @@ class World:
                 send({"watched": fresh})
 
         return sent[0], watcher
+
+    def _tell(self, name: str, env: Mapping[str, str], holds: bool) -> None:
+        for report in list(self.reports):
+            report(name, env, holds)
 
     def _reindexed(self) -> None:
         for watcher in list(self.watchers):
